@@ -1,0 +1,107 @@
+// The bucket interface: a sliding-window log of unit slots checked against a list of rates.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "pyrate/clock.hpp"
+#include "pyrate/limiter_lock.hpp"
+#include "pyrate/rate.hpp"
+
+namespace pyrate {
+
+// A bucket records admitted items as unit slots: an item of weight W holds W slots, all
+// stamped with the item's timestamp, all-or-nothing. Slots are kept in non-decreasing
+// timestamp order; an item older than the newest slot is checked, recorded and waited for as
+// if it carried the newest slot's timestamp, so a clock that steps backwards never admits more
+// than a rate allows.
+//
+// Every method is safe to call from several threads at once (the Leaker calls leak() while
+// callers put()).
+class AbstractBucket {
+ public:
+  // Sorts `rates` by interval, then validates them with validate_rate_list.
+  // Throws std::invalid_argument, listing the rates, when they are invalid.
+  explicit AbstractBucket(std::vector<Rate> rates);
+  virtual ~AbstractBucket();
+
+  AbstractBucket(const AbstractBucket&) = delete;
+  AbstractBucket& operator=(const AbstractBucket&) = delete;
+
+  // The rates, sorted by interval.
+  const std::vector<Rate>& rates() const noexcept;
+
+  // The rate that refused the last refused put(); nullopt after a successful put() of a
+  // positive weight, after flush(), and before any put().
+  std::optional<Rate> failing_rate() const;
+
+  // Replaces the source of now(). The bucket shares ownership of `clock`.
+  // Throws std::invalid_argument for a null clock.
+  void set_clock(std::shared_ptr<Clock> clock);
+
+  // The current time of the bucket's clock, in milliseconds.
+  virtual Millis now();
+
+  // Records `item` if every rate still has room for its weight: for each rate, in ascending
+  // interval, the slots stamped at or after `item.timestamp - rate.interval` are counted.
+  // Returns false and sets failing_rate() to the first full rate otherwise; nothing is
+  // recorded then. Weight 0 is admitted, records nothing and leaves failing_rate() alone.
+  // Throws std::invalid_argument for a negative weight, std::logic_error after close().
+  virtual bool put(const RateItem& item) = 0;
+
+  // Removes every slot stamped before `current_timestamp` (default: now()) minus the widest
+  // interval and returns how many slots it removed. Returns 0 after close().
+  virtual std::int64_t leak(std::optional<Millis> current_timestamp = std::nullopt) = 0;
+
+  // Removes every slot and clears failing_rate(). Throws std::logic_error after close().
+  virtual void flush() = 0;
+
+  // The slots held, expired but not yet leaked ones included.
+  // Throws std::logic_error after close().
+  virtual std::int64_t count() = 0;
+
+  // The slot at position `index` counting from the newest (0 = newest), as a RateItem with
+  // the name and timestamp of the item that put it and weight 1; nullopt when `index` is
+  // negative or not below count(). Throws std::logic_error after close().
+  virtual std::optional<RateItem> peek(std::int64_t index) = 0;
+
+  // Milliseconds until `item` could fit, judged against failing_rate(): 0 when no rate is
+  // failing; -1 when the item's weight exceeds the failing rate's limit, so it can never fit;
+  // otherwise the time until the slot that must expire for it to fit leaves the window
+  // (peek(limit - weight).timestamp - (item.timestamp - interval) + 1, never below 0).
+  // Throws std::logic_error after close().
+  virtual Millis waiting(const RateItem& item);
+
+  // The lock that callers must hold around put() when the bucket is shared with other
+  // processes; nullptr (the default) when the bucket is private to this process.
+  virtual LimiterLock* limiter_lock();
+
+  // Releases the bucket's resources. Idempotent. Afterwards put, flush, count, peek and
+  // waiting throw std::logic_error, and leak returns 0.
+  virtual void close();
+
+ protected:
+  // Records the rate that refused a put. `rate` must be nullopt or one of rates();
+  // throws std::invalid_argument otherwise.
+  void set_failing_rate(std::optional<Rate> rate);
+
+  // True once close() has run.
+  bool closed() const noexcept;
+
+  // Throws std::logic_error naming `operation` once close() has run.
+  void throw_if_closed(const char* operation) const;
+
+  // Throws std::invalid_argument when `item.weight` is negative.
+  static void check_weight(const RateItem& item);
+
+ private:
+  std::vector<Rate> rates_;
+  std::atomic<int> failing_rate_index_{-1};
+  std::atomic<std::shared_ptr<Clock>> clock_;
+  std::atomic<bool> closed_{false};
+};
+
+}  // namespace pyrate

@@ -1,0 +1,78 @@
+// Routing items to buckets, and scheduling their leaks.
+#pragma once
+
+#include <memory>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "pyrate/bucket.hpp"
+#include "pyrate/leaker.hpp"
+
+namespace pyrate {
+
+// Decides which bucket an item goes to and owns the Leaker that leaks the buckets it
+// schedules. Subclasses implement wrap_item (stamp an item) and get (pick its bucket).
+// The methods of this class are thread-safe; subclasses must keep wrap_item and get so.
+class BucketFactory {
+ public:
+  BucketFactory();
+  // Stops the leaker. Does not close the buckets: close() does.
+  virtual ~BucketFactory();
+
+  BucketFactory(const BucketFactory&) = delete;
+  BucketFactory& operator=(const BucketFactory&) = delete;
+
+  // An item named `name` of `weight`, stamped with the time of the bucket it will go to.
+  virtual RateItem wrap_item(std::string_view name, std::int64_t weight = 1) = 0;
+
+  // The bucket `item` goes to.
+  virtual std::shared_ptr<AbstractBucket> get(const RateItem& item) = 0;
+
+  // Constructs a Bucket from `args`, then schedule_leak()s it.
+  template <class Bucket, class... Args>
+  std::shared_ptr<Bucket> create(Args&&... args) {
+    auto bucket = std::make_shared<Bucket>(std::forward<Args>(args)...);
+    schedule_leak(bucket);
+    return bucket;
+  }
+
+  // Registers `bucket` with the leaker and starts the leaker if it is not running.
+  // Throws std::invalid_argument for a null bucket.
+  void schedule_leak(std::shared_ptr<AbstractBucket> bucket);
+
+  // Stops leaking `bucket`; true if it was scheduled. The bucket stays open.
+  bool dispose(const AbstractBucket& bucket);
+
+  // The buckets scheduled and not disposed.
+  std::vector<std::shared_ptr<AbstractBucket>> get_buckets() const;
+
+  // Milliseconds between leaks; default 10'000.
+  Millis leak_interval() const;
+  // Applies from the leaker's next sleep. Throws std::invalid_argument unless > 0.
+  void set_leak_interval(Millis interval);
+
+  // Stops leaking and closes every scheduled bucket. Idempotent.
+  virtual void close();
+
+ private:
+  Leaker leaker_;
+};
+
+// A factory with one bucket that every item goes to; items are stamped with its now().
+class SingleBucketFactory final : public BucketFactory {
+ public:
+  // Schedules the leak of `bucket` unless `schedule_leak` is false.
+  // Throws std::invalid_argument for a null bucket.
+  explicit SingleBucketFactory(std::shared_ptr<AbstractBucket> bucket, bool schedule_leak = true);
+
+  RateItem wrap_item(std::string_view name, std::int64_t weight = 1) override;
+  std::shared_ptr<AbstractBucket> get(const RateItem& item) override;
+  // Stops leaking and closes the bucket, scheduled or not. Idempotent.
+  void close() override;
+
+ private:
+  std::shared_ptr<AbstractBucket> bucket_;
+};
+
+}  // namespace pyrate

@@ -1,0 +1,86 @@
+// A bucket persisted in an SQLite database file, shareable between processes.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pyrate/bucket.hpp"
+
+namespace pyrate {
+
+// How much a commit waits for the disk (PRAGMA synchronous, in WAL mode). At every level a
+// process killed at any instant loses no admission that put() reported; the level decides
+// what an OS crash or power loss may lose.
+enum class Durability {
+  Off,     // synchronous=OFF: an OS crash may lose recent admissions or corrupt the file.
+  Normal,  // synchronous=NORMAL: an OS crash may lose the admissions since the last checkpoint.
+  Full,    // synchronous=FULL: nothing is lost.
+};
+
+struct SQLiteOptions {
+  // The database file. "" (the default) creates a new temporary file that close() deletes;
+  // ":memory:" keeps a private in-memory database.
+  std::string db_path;
+  // The bucket's key in the file; many buckets share one file. Any bytes. Default "rate_bucket".
+  std::string bucket = "rate_bucket";
+  // Default Durability::Normal.
+  Durability durability = Durability::Normal;
+  // When true, limiter_lock() returns a lock shared by every process that opens the same
+  // file (see InterprocessLock). Default false.
+  bool multiprocess = false;
+  // How long a statement waits for another connection's lock before failing with
+  // StorageError. Default 5 s.
+  std::chrono::milliseconds busy_timeout{5000};
+};
+
+class SQLiteBucket final : public AbstractBucket {
+ public:
+  // Opens (creating if needed) the database and the bucket, migrating an older schema, and
+  // records `rates` as the bucket's rate list. Timestamps come from a SystemClock.
+  // Throws std::invalid_argument for an invalid rate list, or multiprocess with ":memory:";
+  // SchemaError for a file from a newer schema version (left untouched); StorageError, naming
+  // the path and the cause, when the file cannot be opened, created or written, or is not a
+  // database.
+  SQLiteBucket(std::vector<Rate> rates, SQLiteOptions options = {});
+  ~SQLiteBucket() override;
+
+  // The absolute path of the database file actually used; ":memory:" for a private one.
+  const std::string& db_path() const;
+
+  // The bucket's key in the file.
+  const std::string& bucket_name() const;
+
+  // The slots stamped at or after `timestamp`. Throws std::logic_error after close(),
+  // StorageError when the file cannot be read.
+  std::int64_t count_since(Millis timestamp);
+
+  // Storage failures throw StorageError from these; nothing is admitted that was not
+  // recorded.
+  bool put(const RateItem& item) override;
+  std::int64_t leak(std::optional<Millis> current_timestamp = std::nullopt) override;
+  void flush() override;
+  std::int64_t count() override;
+  std::optional<RateItem> peek(std::int64_t index) override;
+  LimiterLock* limiter_lock() override;
+  // Closes the database (deleting a temporary file). Idempotent.
+  void close() override;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// A bucket as recorded in a database file.
+struct StoredBucket {
+  std::string name;          // the bucket's key
+  std::vector<Rate> rates;   // the rate list it was last opened with
+};
+
+// Lists the buckets recorded in the database at `db_path`, ordered by name. A file that
+// does not exist lists nothing and is not created. Throws SchemaError for a newer schema,
+// StorageError when the file cannot be read or is not a database.
+std::vector<StoredBucket> list_sqlite_buckets(const std::string& db_path);
+
+}  // namespace pyrate

@@ -1,0 +1,79 @@
+#include "pyrate/bucket.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+namespace pyrate {
+
+AbstractBucket::AbstractBucket(std::vector<Rate> rates) : rates_(std::move(rates)) {
+  std::stable_sort(rates_.begin(), rates_.end(),
+                   [](const Rate& a, const Rate& b) { return a.interval < b.interval; });
+  if (!validate_rate_list(rates_)) {
+    throw std::invalid_argument(
+        "invalid rate list " + to_string(rates_) +
+        ": intervals and limits must strictly increase and limit/interval must not increase");
+  }
+  clock_.store(std::make_shared<MonotonicClock>());
+}
+
+AbstractBucket::~AbstractBucket() = default;
+
+const std::vector<Rate>& AbstractBucket::rates() const noexcept { return rates_; }
+
+std::optional<Rate> AbstractBucket::failing_rate() const {
+  const int index = failing_rate_index_.load(std::memory_order_acquire);
+  if (index < 0) return std::nullopt;
+  return rates_[static_cast<std::size_t>(index)];
+}
+
+void AbstractBucket::set_failing_rate(std::optional<Rate> rate) {
+  if (!rate) {
+    failing_rate_index_.store(-1, std::memory_order_release);
+    return;
+  }
+  const auto found = std::find(rates_.begin(), rates_.end(), *rate);
+  if (found == rates_.end()) {
+    throw std::invalid_argument("failing rate " + to_string(*rate) + " is not one of " +
+                                to_string(rates_));
+  }
+  failing_rate_index_.store(static_cast<int>(found - rates_.begin()), std::memory_order_release);
+}
+
+void AbstractBucket::set_clock(std::shared_ptr<Clock> clock) {
+  if (!clock) throw std::invalid_argument("set_clock: clock must not be null");
+  clock_.store(std::move(clock));
+}
+
+Millis AbstractBucket::now() { return clock_.load()->now(); }
+
+Millis AbstractBucket::waiting(const RateItem& item) {
+  throw_if_closed("waiting");
+  const std::optional<Rate> rate = failing_rate();
+  if (!rate) return 0;
+  if (item.weight > rate->limit) return -1;
+  Millis timestamp = item.timestamp;
+  if (const auto newest = peek(0)) timestamp = std::max(timestamp, newest->timestamp);
+  const std::optional<RateItem> bound = peek(rate->limit - item.weight);
+  if (!bound) return 0;
+  return std::max<Millis>(0, bound->timestamp - (timestamp - rate->interval) + 1);
+}
+
+LimiterLock* AbstractBucket::limiter_lock() { return nullptr; }
+
+void AbstractBucket::close() { closed_.store(true, std::memory_order_release); }
+
+bool AbstractBucket::closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+
+void AbstractBucket::throw_if_closed(const char* operation) const {
+  if (closed()) throw std::logic_error(std::string(operation) + ": the bucket is closed");
+}
+
+void AbstractBucket::check_weight(const RateItem& item) {
+  if (item.weight < 0) {
+    throw std::invalid_argument("item weight must not be negative, got " +
+                                std::to_string(item.weight));
+  }
+}
+
+}  // namespace pyrate

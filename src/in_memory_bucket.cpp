@@ -1,0 +1,100 @@
+#include "pyrate/in_memory_bucket.hpp"
+
+#include <algorithm>
+#include <limits>
+
+namespace pyrate {
+namespace {
+
+// `timestamp - interval`, clamped at the smallest Millis instead of overflowing.
+Millis window_start(Millis timestamp, Millis interval) {
+  constexpr Millis kMin = std::numeric_limits<Millis>::min();
+  return timestamp < kMin + interval ? kMin : timestamp - interval;
+}
+
+}  // namespace
+
+InMemoryBucket::InMemoryBucket(std::vector<Rate> rates) : AbstractBucket(std::move(rates)) {}
+
+std::int64_t InMemoryBucket::first_slot_at_or_after(Millis timestamp) const {
+  const auto run = std::partition_point(runs_.begin(), runs_.end(),
+                                        [&](const Run& r) { return r.timestamp < timestamp; });
+  return run == runs_.begin() ? first_slot_ : std::prev(run)->end;
+}
+
+bool InMemoryBucket::put(const RateItem& item) {
+  check_weight(item);
+  std::lock_guard lock(mutex_);
+  throw_if_closed("put");
+  if (item.weight == 0) return true;
+
+  const Millis timestamp = runs_.empty() ? item.timestamp
+                                         : std::max(item.timestamp, runs_.back().timestamp);
+  const std::int64_t end = end_slot();
+  for (const Rate& rate : rates()) {
+    const std::int64_t in_window = end - first_slot_at_or_after(window_start(timestamp, rate.interval));
+    if (rate.limit - in_window < item.weight) {
+      set_failing_rate(rate);
+      return false;
+    }
+  }
+
+  if (!runs_.empty() && runs_.back().timestamp == timestamp && *runs_.back().name == item.name) {
+    runs_.back().end += item.weight;
+  } else {
+    auto name = !runs_.empty() && *runs_.back().name == item.name
+                    ? runs_.back().name
+                    : std::make_shared<const std::string>(item.name);
+    runs_.push_back(Run{timestamp, end + item.weight, std::move(name)});
+  }
+  set_failing_rate(std::nullopt);
+  return true;
+}
+
+std::int64_t InMemoryBucket::leak(std::optional<Millis> current_timestamp) {
+  if (closed()) return 0;
+  const Millis now_ms = current_timestamp ? *current_timestamp : now();
+  const Millis cutoff = window_start(now_ms, rates().back().interval);
+  std::lock_guard lock(mutex_);
+  const std::int64_t before = first_slot_;
+  while (!runs_.empty() && runs_.front().timestamp < cutoff) {
+    first_slot_ = runs_.front().end;
+    runs_.pop_front();
+  }
+  return first_slot_ - before;
+}
+
+void InMemoryBucket::flush() {
+  std::lock_guard lock(mutex_);
+  throw_if_closed("flush");
+  runs_.clear();
+  first_slot_ = 0;
+  set_failing_rate(std::nullopt);
+}
+
+std::int64_t InMemoryBucket::count() {
+  std::lock_guard lock(mutex_);
+  throw_if_closed("count");
+  return end_slot() - first_slot_;
+}
+
+std::optional<RateItem> InMemoryBucket::peek(std::int64_t index) {
+  std::lock_guard lock(mutex_);
+  throw_if_closed("peek");
+  const std::int64_t end = end_slot();
+  if (index < 0 || index >= end - first_slot_) return std::nullopt;
+  const std::int64_t slot = end - 1 - index;
+  const auto run = std::partition_point(runs_.begin(), runs_.end(),
+                                        [&](const Run& r) { return r.end <= slot; });
+  return RateItem{*run->name, run->timestamp, 1};
+}
+
+void InMemoryBucket::close() {
+  std::lock_guard lock(mutex_);
+  runs_.clear();
+  runs_.shrink_to_fit();
+  first_slot_ = 0;
+  AbstractBucket::close();
+}
+
+}  // namespace pyrate

@@ -1,0 +1,143 @@
+#include "pyrate/limiter.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "pyrate/in_memory_bucket.hpp"
+#include "pyrate/sqlite_bucket.hpp"
+
+namespace pyrate {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+void check_options(const AcquireOptions& options) {
+  if (options.weight < 0) {
+    throw std::invalid_argument("acquire weight must not be negative, got " +
+                                std::to_string(options.weight));
+  }
+  if (options.timeout && options.timeout->count() < 0) {
+    throw std::invalid_argument("acquire timeout must not be negative, got " +
+                                std::to_string(options.timeout->count()) + "ms");
+  }
+  if (options.timeout && !options.blocking) {
+    throw std::invalid_argument("acquire timeout applies only to blocking acquires");
+  }
+}
+
+// Locks `lock`, giving up at `deadline` when there is one.
+template <class Lock>
+bool lock_until(Lock& lock, const std::optional<SteadyClock::time_point>& deadline) {
+  if (!deadline) {
+    lock.lock();
+    return true;
+  }
+  return lock.try_lock_until(*deadline);
+}
+
+}  // namespace
+
+Limiter::Limiter(std::shared_ptr<BucketFactory> factory, Millis buffer_ms)
+    : factory_(std::move(factory)), buffer_ms_(buffer_ms) {
+  if (!factory_) throw std::invalid_argument("Limiter: factory must not be null");
+  if (buffer_ms_ < 0) {
+    throw std::invalid_argument("Limiter: buffer_ms must not be negative, got " +
+                                std::to_string(buffer_ms_));
+  }
+}
+
+Limiter::Limiter(std::shared_ptr<AbstractBucket> bucket, Millis buffer_ms)
+    : Limiter(std::make_shared<SingleBucketFactory>(std::move(bucket)), buffer_ms) {}
+
+Limiter::Limiter(const Rate& rate, Millis buffer_ms)
+    : Limiter(std::vector<Rate>{rate}, buffer_ms) {}
+
+Limiter::Limiter(std::vector<Rate> rates, Millis buffer_ms)
+    : Limiter(std::make_shared<InMemoryBucket>(std::move(rates)), buffer_ms) {}
+
+Limiter::~Limiter() { close(); }
+
+bool Limiter::try_acquire(std::string_view name, const AcquireOptions& options) {
+  return acquire(name, options) == Outcome::kAdmitted;
+}
+
+Limiter::Outcome Limiter::acquire(std::string_view name, const AcquireOptions& options) {
+  check_options(options);
+  if (options.weight == 0) return Outcome::kAdmitted;
+
+  std::optional<SteadyClock::time_point> deadline;
+  if (options.timeout) deadline = SteadyClock::now() + *options.timeout;
+
+  std::unique_lock own_lock(mutex_, std::defer_lock);
+  if (!lock_until(own_lock, deadline)) return Outcome::kRefused;
+  RateItem item = factory_->wrap_item(name, options.weight);
+  const std::shared_ptr<AbstractBucket> bucket = factory_->get(item);
+
+  std::unique_lock<LimiterLock> bucket_lock;
+  if (LimiterLock* shared = bucket->limiter_lock()) {
+    bucket_lock = std::unique_lock(*shared, std::defer_lock);
+    if (!lock_until(bucket_lock, deadline)) return Outcome::kRefused;
+    item = factory_->wrap_item(name, options.weight);
+  }
+
+  while (true) {
+    if (bucket->put(item)) return Outcome::kAdmitted;
+    if (!options.blocking) return Outcome::kRefused;
+    const Millis wait = bucket->waiting(item);
+    if (wait < 0) return Outcome::kNeverFits;
+
+    const auto now = SteadyClock::now();
+    if (deadline && now + std::chrono::milliseconds(wait) > *deadline) return Outcome::kRefused;
+    auto wake_at = now + std::chrono::milliseconds(wait + buffer_ms_);
+    if (deadline) wake_at = std::min(wake_at, *deadline);
+
+    if (bucket_lock) bucket_lock.unlock();
+    own_lock.unlock();
+    std::this_thread::sleep_until(wake_at);
+    if (!lock_until(own_lock, deadline)) return Outcome::kRefused;
+    if (bucket_lock.mutex() != nullptr && !lock_until(bucket_lock, deadline)) {
+      return Outcome::kRefused;
+    }
+    item.timestamp = std::max(item.timestamp, bucket->now());
+  }
+}
+
+void Limiter::acquire_or_throw(std::string_view name, std::int64_t weight) {
+  AcquireOptions options;
+  options.weight = weight;
+  if (acquire(name, options) != Outcome::kAdmitted) {
+    throw BucketFullError("weight " + std::to_string(weight) + " of '" + std::string(name) +
+                          "' can never fit the bucket's rates");
+  }
+}
+
+std::vector<std::shared_ptr<AbstractBucket>> Limiter::buckets() const {
+  return factory_->get_buckets();
+}
+
+bool Limiter::dispose(const AbstractBucket& bucket) { return factory_->dispose(bucket); }
+
+BucketFactory& Limiter::bucket_factory() { return *factory_; }
+
+void Limiter::close() { factory_->close(); }
+
+std::unique_ptr<Limiter> create_inmemory_limiter(std::int64_t rate_per_duration, Millis duration,
+                                                 Millis buffer_ms) {
+  return std::make_unique<Limiter>(Rate(rate_per_duration, duration), buffer_ms);
+}
+
+std::unique_ptr<Limiter> create_sqlite_limiter(std::int64_t rate_per_duration, Millis duration,
+                                               std::string db_path, std::string bucket,
+                                               Millis buffer_ms, bool multiprocess) {
+  SQLiteOptions options;
+  options.db_path = std::move(db_path);
+  options.bucket = std::move(bucket);
+  options.multiprocess = multiprocess;
+  auto sqlite_bucket = std::make_shared<SQLiteBucket>(
+      std::vector<Rate>{Rate(rate_per_duration, duration)}, std::move(options));
+  return std::make_unique<Limiter>(std::move(sqlite_bucket), buffer_ms);
+}
+
+}  // namespace pyrate
