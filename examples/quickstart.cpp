@@ -1,9 +1,8 @@
 // A limiter of 3 calls per second: the fourth call in the same second is refused, and a
 // blocking call waits for the window to slide.
-#include <pyrate/pyrate.hpp>
-
 #include <chrono>
 #include <iostream>
+#include <pyrate/pyrate.hpp>
 
 int main() {
   using namespace std::chrono_literals;

@@ -28,8 +28,7 @@ void BucketFactory::close() {
   for (const auto& bucket : leaker_.buckets()) bucket->close();
 }
 
-SingleBucketFactory::SingleBucketFactory(std::shared_ptr<AbstractBucket> bucket,
-                                         bool schedule_leak)
+SingleBucketFactory::SingleBucketFactory(std::shared_ptr<AbstractBucket> bucket, bool schedule_leak)
     : bucket_(std::move(bucket)) {
   if (!bucket_) throw std::invalid_argument("SingleBucketFactory: bucket must not be null");
   if (schedule_leak) this->schedule_leak(bucket_);

@@ -28,11 +28,12 @@ bool InMemoryBucket::put(const RateItem& item) {
   throw_if_closed("put");
   if (item.weight == 0) return true;
 
-  const Millis timestamp = runs_.empty() ? item.timestamp
-                                         : std::max(item.timestamp, runs_.back().timestamp);
+  const Millis timestamp =
+      runs_.empty() ? item.timestamp : std::max(item.timestamp, runs_.back().timestamp);
   const std::int64_t end = end_slot();
   for (const Rate& rate : rates()) {
-    const std::int64_t in_window = end - first_slot_at_or_after(window_start(timestamp, rate.interval));
+    const std::int64_t in_window =
+        end - first_slot_at_or_after(window_start(timestamp, rate.interval));
     if (rate.limit - in_window < item.weight) {
       set_failing_rate(rate);
       return false;
@@ -84,8 +85,8 @@ std::optional<RateItem> InMemoryBucket::peek(std::int64_t index) {
   const std::int64_t end = end_slot();
   if (index < 0 || index >= end - first_slot_) return std::nullopt;
   const std::int64_t slot = end - 1 - index;
-  const auto run = std::partition_point(runs_.begin(), runs_.end(),
-                                        [&](const Run& r) { return r.end <= slot; });
+  const auto run =
+      std::partition_point(runs_.begin(), runs_.end(), [&](const Run& r) { return r.end <= slot; });
   return RateItem{*run->name, run->timestamp, 1};
 }
 

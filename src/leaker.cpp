@@ -13,8 +13,8 @@ namespace {
 
 void check_interval(Millis interval) {
   if (interval <= 0) {
-    throw std::invalid_argument("leak interval must be positive, got " +
-                                std::to_string(interval) + "ms");
+    throw std::invalid_argument("leak interval must be positive, got " + std::to_string(interval) +
+                                "ms");
   }
 }
 
@@ -123,8 +123,8 @@ void Leaker::leak_all(const std::vector<std::shared_ptr<AbstractBucket>>& bucket
     const bool still_registered =
         std::find(buckets_.begin(), buckets_.end(), bucket) != buckets_.end();
     if (still_registered && reported_.insert(bucket.get()).second) {
-      std::cerr << "pyrate-leaker: leaking a bucket failed (reported once per bucket): "
-                << failure << '\n';
+      std::cerr << "pyrate-leaker: leaking a bucket failed (reported once per bucket): " << failure
+                << '\n';
     }
   }
 }

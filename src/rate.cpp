@@ -8,9 +8,9 @@ namespace pyrate {
 
 Rate::Rate(std::int64_t limit, Millis interval) : limit(limit), interval(interval) {
   if (limit <= 0 || interval <= 0) {
-    throw std::invalid_argument("rate limit and interval must both be positive, got limit=" +
-                                std::to_string(limit) + " interval=" + std::to_string(interval) +
-                                "ms");
+    throw std::invalid_argument(
+        "rate limit and interval must both be positive, got limit=" + std::to_string(limit) +
+        " interval=" + std::to_string(interval) + "ms");
   }
 }
 

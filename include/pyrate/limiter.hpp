@@ -70,8 +70,8 @@ class Limiter {
   // and does not call fn. The callable refers to this Limiter, which must outlive it.
   template <class F>
   auto wrap(F fn, std::string name = "ratelimiter", std::int64_t weight = 1) {
-    return [this, fn = std::move(fn), name = std::move(name), weight](auto&&... args) mutable
-           -> decltype(auto) {
+    return [this, fn = std::move(fn), name = std::move(name),
+            weight](auto&&... args) mutable -> decltype(auto) {
       acquire_or_throw(name, weight);
       return std::invoke(fn, std::forward<decltype(args)>(args)...);
     };
