@@ -1,0 +1,68 @@
+// Opening pyrate database files: where the file lives, how a connection is set up, and how
+// SQLite's failures are reported.
+#pragma once
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Exception.h>
+
+#include <chrono>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "pyrate/errors.hpp"
+#include "pyrate/sqlite_bucket.hpp"
+#include "sqlite_schema.hpp"
+
+namespace pyrate {
+
+// The path of an in-memory database, private to its connection.
+inline constexpr std::string_view kMemoryPath = ":memory:";
+
+// A new, empty file in the system's temporary directory, deleted (with the files SQLite keeps
+// beside it) when this object is destroyed.
+class TemporaryDatabaseFile {
+ public:
+  // Throws StorageError when the file cannot be created.
+  TemporaryDatabaseFile();
+  ~TemporaryDatabaseFile();
+
+  TemporaryDatabaseFile(const TemporaryDatabaseFile&) = delete;
+  TemporaryDatabaseFile& operator=(const TemporaryDatabaseFile&) = delete;
+
+  // Absolute.
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// The path a bucket uses for `db_path`: ":memory:" as is, anything else made absolute.
+// "" must have been replaced by a temporary file's path before.
+std::string absolute_database_path(const std::string& db_path);
+
+// A connection ready for a bucket's statements: the file (created if needed) checked for a
+// schema version this library knows, switched to the WAL journal, given PRAGMA synchronous from
+// `durability`, and migrated to the latest of `migrations`.
+// Throws SchemaError for a newer schema version, with nothing written; StorageError, naming
+// `path`, when the file cannot be opened or created, is not a database, is read-only, or stays
+// busy past `busy_timeout`.
+std::unique_ptr<SQLite::Database> open_bucket_database(
+    const std::string& path, Durability durability, std::chrono::milliseconds busy_timeout,
+    std::span<const schema::Migration> migrations);
+
+// A connection that only reads an existing file, or nullptr when no file exists at `path`
+// (nothing is created). The file's version is known to be at most the latest of `migrations`;
+// `*version` receives it.
+// Throws SchemaError for a newer version; StorageError when the file cannot be read.
+std::unique_ptr<SQLite::Database> open_existing_database(
+    const std::string& path, std::chrono::milliseconds busy_timeout,
+    std::span<const schema::Migration> migrations, int* version);
+
+// The StorageError for a failure of `operation` on the database at `path`:
+// "<path>: <operation>: <SQLite's message>".
+StorageError storage_error(const std::string& path, std::string_view operation,
+                           const SQLite::Exception& error);
+
+}  // namespace pyrate

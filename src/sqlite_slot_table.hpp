@@ -1,0 +1,72 @@
+// The slots of one bucket in a pyrate database, reached through statements prepared once.
+#pragma once
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pyrate/bucket.hpp"
+
+namespace pyrate {
+
+// One bucket's rows in the `slots` table (see migrations/0001_create_buckets_and_slots.sql).
+// Every operation is one SQLite transaction, so that it sees, and leaves, the bucket whole even
+// when other connections (in this process or others) use it at the same time.
+// Not thread-safe: one SlotTable per connection, called by one thread at a time.
+// Throws SQLite::Exception when SQLite fails; a failed operation changes nothing.
+class SlotTable {
+ public:
+  // Registers the bucket `name` in the file (adding it if new) with `rates` as its rate list,
+  // and prepares the statements. `db` must outlive the table.
+  SlotTable(SQLite::Database& db, const std::string& name, const std::vector<Rate>& rates);
+
+  // Records `item` (weight > 0) if every rate in `rates` has room for it, stamped with the
+  // later of its timestamp and the newest slot's. Returns nullopt when recorded, otherwise the
+  // first rate without room (nothing recorded). The record is committed when this returns.
+  std::optional<Rate> put(const RateItem& item, const std::vector<Rate>& rates);
+
+  // Removes the slots stamped before `cutoff`; returns how many.
+  std::int64_t remove_before(Millis cutoff);
+
+  // Removes every slot.
+  void clear();
+
+  // The slots held.
+  std::int64_t count();
+
+  // The slots stamped at or after `timestamp`.
+  std::int64_t count_since(Millis timestamp);
+
+  // The slot at `index` (>= 0) counting from the newest, or nullopt past the oldest.
+  std::optional<RateItem> peek(std::int64_t index);
+
+ private:
+  // One past the newest slot's number, and its timestamp; nullopt for an empty bucket.
+  struct Newest {
+    std::int64_t end;
+    Millis timestamp;
+  };
+  std::optional<Newest> newest();
+
+  // The number of the first slot stamped at or after `timestamp`; `end` when there is none.
+  std::int64_t first_slot_at_or_after(Millis timestamp, std::int64_t end);
+
+  SQLite::Database& db_;
+  SQLite::Statement begin_;
+  SQLite::Statement commit_;
+  SQLite::Statement rollback_;
+  SQLite::Statement newest_;
+  SQLite::Statement first_at_or_after_;
+  SQLite::Statement insert_;
+  SQLite::Statement remove_before_;
+  SQLite::Statement clear_;
+  SQLite::Statement count_;
+  SQLite::Statement count_since_;
+  SQLite::Statement peek_;
+};
+
+}  // namespace pyrate
