@@ -1,0 +1,44 @@
+// The demo's table: admissions per second, per worker and in total.
+#pragma once
+
+#include <cstdint>
+#include <ostream>
+#include <vector>
+
+#include "demo_workers.hpp"
+
+namespace pyrate::cli {
+
+// Rows of one run, one per second since the run's start. On a terminal (`live`) the current
+// row is redrawn in place as admissions arrive; otherwise each row is printed once complete.
+class AdmissionTable {
+ public:
+  // Prints the header. Workers are numbered `first_worker` to first_worker + workers - 1.
+  AdmissionTable(std::ostream& out, bool live, int first_worker, int workers, SteadyTime start,
+                 int seconds);
+
+  void add(const Admission& admission);
+
+  // Prints the rows whose second ended a moment before `now` (reports may lag a little);
+  // when live, redraws the current one.
+  void refresh(SteadyTime now);
+
+  // Prints the remaining rows: at least the run's seconds, and any second that holds an
+  // admission.
+  void finish();
+
+ private:
+  std::vector<std::int64_t>& row(std::size_t index);
+  std::string format_row(std::size_t index);
+
+  std::ostream& out_;
+  bool live_;
+  int first_worker_;
+  int workers_;
+  SteadyTime start_;
+  int seconds_;
+  std::vector<std::vector<std::int64_t>> rows_;
+  std::size_t printed_ = 0;
+};
+
+}  // namespace pyrate::cli

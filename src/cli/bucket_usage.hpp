@@ -1,0 +1,30 @@
+// How full a bucket is: what `pyrate status` shows.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pyrate/sqlite_bucket.hpp"
+
+namespace pyrate::cli {
+
+struct RateUsage {
+  Rate rate;
+  std::int64_t used = 0;               // slots in the window that ends now
+  std::optional<Millis> next_free_ms;  // until the oldest of them leaves the window; none if 0
+};
+
+struct BucketUsage {
+  std::string name;
+  std::int64_t held = 0;  // slots stored, expired ones not yet leaked included
+  Millis wait_ms = 0;     // until an acquire of weight 1 could be admitted; 0 when it is now
+  std::vector<RateUsage> rates;
+};
+
+// Measures `bucket` at its clock's now, holding its interprocess lock so that the numbers
+// agree. Throws what the bucket throws.
+BucketUsage measure_bucket(SQLiteBucket& bucket);
+
+}  // namespace pyrate::cli

@@ -1,0 +1,258 @@
+#include "command_line.hpp"
+
+#include <array>
+#include <string>
+#include <type_traits>
+
+#include "exit_codes.hpp"
+#include "spec_parser.hpp"
+
+namespace pyrate::cli {
+namespace {
+
+// The options a subcommand takes, as bits.
+enum OptionBit : unsigned {
+  kDbOption = 1u << 0,
+  kBucketOption = 1u << 1,
+  kRateOption = 1u << 2,
+  kWeightOption = 1u << 3,
+  kNoWaitOption = 1u << 4,
+  kTimeoutOption = 1u << 5,
+  kJsonOption = 1u << 6,
+};
+
+constexpr unsigned kGateOptions =
+    kDbOption | kBucketOption | kRateOption | kWeightOption | kNoWaitOption | kTimeoutOption;
+
+struct OptionInfo {
+  std::string_view name;  // without the leading "--"
+  OptionBit bit;
+  std::string_view value;  // what the value looks like; empty for a flag
+};
+
+constexpr std::array<OptionInfo, 7> kOptions{{
+    {"db", kDbOption, "PATH"},
+    {"bucket", kBucketOption, "NAME"},
+    {"rate", kRateOption, "SPEC, e.g. 5/s"},
+    {"weight", kWeightOption, "N"},
+    {"no-wait", kNoWaitOption, ""},
+    {"timeout", kTimeoutOption, "DURATION, e.g. 5s"},
+    {"json", kJsonOption, ""},
+}};
+
+struct SubcommandInfo {
+  Subcommand subcommand;
+  std::string_view name;
+  unsigned options;
+};
+
+constexpr std::array<SubcommandInfo, 6> kSubcommands{{
+    {Subcommand::kAcquire, "acquire", kGateOptions},
+    {Subcommand::kExec, "exec", kGateOptions},
+    {Subcommand::kStatus, "status", kDbOption | kBucketOption | kJsonOption},
+    {Subcommand::kFlush, "flush", kDbOption | kBucketOption},
+    {Subcommand::kLeak, "leak", kDbOption | kBucketOption},
+    {Subcommand::kDemo, "demo", 0},
+}};
+
+const SubcommandInfo* find_subcommand(std::string_view name) {
+  for (const SubcommandInfo& info : kSubcommands) {
+    if (info.name == name) return &info;
+  }
+  return nullptr;
+}
+
+const OptionInfo* find_option(std::string_view name) {
+  for (const OptionInfo& info : kOptions) {
+    if (info.name == name) return &info;
+  }
+  return nullptr;
+}
+
+bool is_help_flag(std::string_view argument) { return argument == "--help" || argument == "-h"; }
+
+std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
+
+// Parses the arguments that follow one subcommand's name.
+class SubcommandParser {
+ public:
+  SubcommandParser(const SubcommandInfo& info, const std::vector<std::string_view>& arguments)
+      : info_(info), arguments_(arguments) {}
+
+  CommandLine parse() {
+    CommandLine line;
+    line.subcommand = info_.subcommand;
+    for (std::string_view argument : arguments_) {
+      if (argument == "--") break;
+      if (is_help_flag(argument)) {
+        line.action = CommandLine::Action::kShowHelp;
+        return line;
+      }
+    }
+    std::vector<Rate> rates;
+    for (next_ = 0; next_ < arguments_.size();) {
+      const std::string_view argument = arguments_[next_++];
+      if (argument == "--") {
+        if (info_.subcommand != Subcommand::kExec) fail("'--' is only for exec");
+        line.command.assign(arguments_.begin() + static_cast<std::ptrdiff_t>(next_),
+                            arguments_.end());
+        break;
+      }
+      if (argument.size() > 1 && argument.front() == '-') {
+        apply_option(argument, line, rates);
+        continue;
+      }
+      if (info_.subcommand == Subcommand::kExec) {
+        fail("the command goes after '--': pyrate exec [OPTIONS] -- COMMAND [ARGS...]");
+      }
+      fail("unexpected argument " + quoted(argument));
+    }
+    finish(line, std::move(rates));
+    return line;
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& problem) const {
+    throw UsageError(std::string(info_.name) + ": " + problem);
+  }
+
+  void apply_option(std::string_view argument, CommandLine& line, std::vector<Rate>& rates) {
+    if (argument.substr(0, 2) != "--") fail("unknown option " + quoted(argument) + see_help());
+    const std::string_view body = argument.substr(2);
+    const std::size_t equals = body.find('=');
+    const std::string_view name = body.substr(0, equals);
+    const OptionInfo* option = find_option(name);
+    if (option == nullptr || (info_.options & option->bit) == 0) {
+      fail("unknown option " + quoted("--" + std::string(name)) + see_help());
+    }
+    if (option->bit != kRateOption && (seen_ & option->bit) != 0) {
+      fail("--" + std::string(name) + " given twice");
+    }
+    seen_ |= option->bit;
+
+    if (option->value.empty()) {
+      if (equals != std::string_view::npos) fail("--" + std::string(name) + " takes no value");
+      if (option->bit == kNoWaitOption) line.no_wait = true;
+      if (option->bit == kJsonOption) line.json = true;
+      return;
+    }
+    std::string_view value;
+    if (equals != std::string_view::npos) {
+      value = body.substr(equals + 1);
+    } else if (next_ < arguments_.size()) {
+      value = arguments_[next_++];
+    } else {
+      fail("--" + std::string(name) + " needs a value (" + std::string(option->value) + ")");
+    }
+    apply_value(*option, value, line, rates);
+  }
+
+  void apply_value(const OptionInfo& option, std::string_view value, CommandLine& line,
+                   std::vector<Rate>& rates) const {
+    switch (option.bit) {
+      case kDbOption:
+        if (value.empty()) fail("--db must not be empty");
+        line.db = std::string(value);
+        break;
+      case kBucketOption:
+        if (value.empty()) fail("--bucket must not be empty");
+        line.bucket = std::string(value);
+        break;
+      case kRateOption:
+        rates.push_back(in_context([&] { return parse_rate_spec(value); }));
+        break;
+      case kWeightOption:
+        line.weight = in_context([&] { return parse_positive_count(value, "--weight"); });
+        break;
+      case kTimeoutOption:
+        line.timeout = in_context([&] { return parse_duration(value, "--timeout"); });
+        line.timeout_text = std::string(value);
+        break;
+      default:
+        break;
+    }
+  }
+
+  // Runs `parse`, prefixing the subcommand's name to the UsageError it may throw.
+  template <class Parse>
+  std::invoke_result_t<Parse> in_context(Parse parse) const {
+    try {
+      return parse();
+    } catch (const UsageError& error) {
+      fail(error.what());
+    }
+  }
+
+  void finish(CommandLine& line, std::vector<Rate> rates) const {
+    if ((info_.options & kRateOption) == 0) return;
+    if (rates.empty()) fail("at least one --rate SPEC is required (e.g. --rate 5/s)");
+    line.rates = in_context([&] { return sorted_rate_list(std::move(rates)); });
+    if (line.no_wait && line.timeout) fail("--no-wait and --timeout cannot be used together");
+    if (info_.subcommand == Subcommand::kExec && line.command.empty()) {
+      fail("missing COMMAND: pyrate exec [OPTIONS] -- COMMAND [ARGS...]");
+    }
+  }
+
+  std::string see_help() const { return " (see pyrate " + std::string(info_.name) + " --help)"; }
+
+  const SubcommandInfo& info_;
+  const std::vector<std::string_view>& arguments_;
+  std::size_t next_ = 0;
+  unsigned seen_ = 0;
+};
+
+std::string subcommand_list() {
+  std::string list;
+  for (const SubcommandInfo& info : kSubcommands) {
+    list += (list.empty() ? "" : ", ") + std::string(info.name);
+  }
+  return list;
+}
+
+}  // namespace
+
+std::string_view subcommand_name(Subcommand subcommand) {
+  for (const SubcommandInfo& info : kSubcommands) {
+    if (info.subcommand == subcommand) return info.name;
+  }
+  return "?";
+}
+
+std::string CommandLine::bucket_or_default() const {
+  return bucket ? *bucket : std::string(kDefaultBucket);
+}
+
+CommandLine parse_command_line(const std::vector<std::string_view>& arguments) {
+  CommandLine line;
+  if (arguments.empty()) {
+    throw UsageError("missing subcommand (" + subcommand_list() + "); see pyrate --help");
+  }
+  const std::string_view first = arguments.front();
+  const std::vector<std::string_view> rest(arguments.begin() + 1, arguments.end());
+  if (is_help_flag(first) || first == "help") {
+    line.action = CommandLine::Action::kShowHelp;
+    if (rest.size() > 1) throw UsageError("help takes at most one subcommand name");
+    if (!rest.empty()) {
+      const SubcommandInfo* info = find_subcommand(rest.front());
+      if (info == nullptr) throw UsageError("no help for unknown subcommand " + quoted(rest[0]));
+      line.subcommand = info->subcommand;
+    }
+    return line;
+  }
+  if (first == "--version" || first == "-V") {
+    if (!rest.empty()) throw UsageError("--version takes no arguments");
+    line.action = CommandLine::Action::kShowVersion;
+    return line;
+  }
+  if (first.size() > 1 && first.front() == '-') {
+    throw UsageError("unknown option " + quoted(first) +
+                     " before the subcommand (see pyrate --help)");
+  }
+  const SubcommandInfo* info = find_subcommand(first);
+  if (info == nullptr) {
+    throw UsageError("unknown subcommand " + quoted(first) + " (" + subcommand_list() + ")");
+  }
+  return SubcommandParser(*info, rest).parse();
+}
+
+}  // namespace pyrate::cli

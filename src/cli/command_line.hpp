@@ -1,0 +1,51 @@
+// The pyrate command line: which subcommand to run and with what.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pyrate/rate.hpp"
+
+namespace pyrate::cli {
+
+enum class Subcommand { kAcquire, kExec, kStatus, kFlush, kLeak, kDemo };
+
+// The subcommand's name as typed on the command line ("acquire").
+std::string_view subcommand_name(Subcommand subcommand);
+
+// The bucket used when --bucket is not given.
+inline constexpr std::string_view kDefaultBucket = "default";
+
+// One parsed invocation. Values the subcommand does not accept are left at their defaults.
+struct CommandLine {
+  enum class Action { kRun, kShowHelp, kShowVersion };
+
+  Action action = Action::kRun;
+  // The subcommand to run, or whose help to show (none: the general help).
+  std::optional<Subcommand> subcommand;
+
+  std::optional<std::string> db;                     // --db
+  std::optional<std::string> bucket;                 // --bucket
+  std::vector<Rate> rates;                           // --rate, sorted by interval and validated
+  std::int64_t weight = 1;                           // --weight
+  bool no_wait = false;                              // --no-wait
+  std::optional<std::chrono::milliseconds> timeout;  // --timeout
+  std::string timeout_text;                          // --timeout as typed
+  bool json = false;                                 // status --json
+  std::vector<std::string> command;                  // exec: the words after --
+
+  // The bucket named by --bucket, else kDefaultBucket.
+  std::string bucket_or_default() const;
+};
+
+// Parses the arguments after the program name. --help anywhere before `--` asks for the
+// subcommand's help. Throws UsageError naming the problem: a missing or unknown subcommand,
+// an option the subcommand does not take, a missing or malformed value, an option given twice,
+// an invalid rate list, --no-wait with --timeout, or exec without a command.
+CommandLine parse_command_line(const std::vector<std::string_view>& arguments);
+
+}  // namespace pyrate::cli

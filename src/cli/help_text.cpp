@@ -1,0 +1,133 @@
+#include "help_text.hpp"
+
+namespace pyrate::cli {
+namespace {
+
+constexpr std::string_view kGeneralHelp = R"(usage: pyrate SUBCOMMAND [OPTIONS]
+
+A rate-limit gate for scripts and worker pools. Limits live in an SQLite file that every
+process on the host shares, and they survive restarts.
+
+subcommands:
+  acquire   take slots from a bucket; exit 0 when admitted, 1 when refused
+  exec      take slots, then run a command in place of pyrate
+  status    show each bucket's use (--json for machines)
+  flush     remove every slot of a bucket
+  leak      remove expired slots
+  demo      watch 4 worker processes share 10/s, across a restart
+
+  pyrate SUBCOMMAND --help   the subcommand's options
+  pyrate --version           the version
+
+exit status: 0 admitted, 1 refused or timed out, 2 usage or storage error
+(one line on stderr); exec exits with its command's status.
+
+database: --db PATH, else $PYRATE_DB when set and non-empty, else
+$XDG_STATE_HOME/pyrate/limits.db, else ~/.local/state/pyrate/limits.db
+(the last two: directories created on first use).
+
+example: pyrate exec --bucket api --rate 5/s --rate 100/min -- curl https://example.org
+)";
+
+constexpr std::string_view kAcquireHelp =
+    R"(usage: pyrate acquire [--db PATH] [--bucket NAME] --rate SPEC [--rate SPEC ...]
+                      [--weight N] [--no-wait | --timeout DURATION]
+
+Takes N slots from the bucket, waiting for room unless told otherwise, then removes the
+bucket's expired slots. Exit 0 when admitted, 1 when refused or timed out, or when the weight
+can never fit a rate; 2 on a usage or storage error.
+
+options:
+  --rate SPEC         LIMIT/[N]UNIT: at most LIMIT slots in any window of N UNITs; UNIT is
+                      ms, s, min, h, day or week (5/s, 10/2s, 3/250ms, 100/min, 500/day).
+                      Repeat for several windows; they are sorted by interval and must have
+                      growing limits and a non-growing rate.
+  --bucket NAME       the bucket (default: default); buckets with different names are
+                      independent and share the file
+  --weight N          slots to take, N > 0 (default 1)
+  --no-wait           refuse at once when there is no room
+  --timeout DURATION  wait at most this long: N[UNIT] with the units above, a bare number
+                      is seconds (300ms, 5s, 2min, 0.5); default: wait as long as it takes
+  --db PATH           the database file (see pyrate --help for the default)
+)";
+
+constexpr std::string_view kExecHelp = R"(usage: pyrate exec [ACQUIRE OPTIONS] -- COMMAND [ARGS...]
+
+Takes slots as `pyrate acquire` does, then runs COMMAND in place of pyrate, so the exit status
+is COMMAND's. Refused or timed out: exit 1 without running it. A COMMAND that cannot be found
+on PATH exits 127 (126 when it is not executable) before any slot is taken.
+
+options: --db, --bucket, --rate (required), --weight, --no-wait, --timeout, as for
+`pyrate acquire --help`.
+
+example: pyrate exec --bucket api --rate 5/s -- curl -s https://example.org
+)";
+
+constexpr std::string_view kStatusHelp =
+    R"(usage: pyrate status [--db PATH] [--bucket NAME] [--json]
+
+For each bucket in the database (or the one named): the slots it holds, when the next acquire
+of 1 would be admitted, and for each rate a bar of the window's use, e.g.
+  [#######   ] 7/10 per 1.0s    next slot frees in 420ms
+A database file that does not exist lists nothing and is not created.
+
+options:
+  --json         one JSON document: {"db": PATH, "buckets": [{"name", "held", "wait_ms",
+                 "rates": [{"limit", "interval_ms", "used", "next_free_ms"}]}]};
+                 bytes of a name that are not UTF-8 show as U+FFFD
+  --bucket NAME  only this bucket
+  --db PATH      the database file (see pyrate --help for the default)
+)";
+
+constexpr std::string_view kFlushHelp = R"(usage: pyrate flush [--db PATH] [--bucket NAME]
+
+Removes every slot of the bucket (default: default), so its limits start afresh.
+A bucket the database does not record is left alone (exit 0).
+
+options:
+  --bucket NAME  the bucket to flush
+  --db PATH      the database file (see pyrate --help for the default)
+)";
+
+constexpr std::string_view kLeakHelp = R"(usage: pyrate leak [--db PATH] [--bucket NAME]
+
+Removes the slots that have left every window, from every bucket or from the one named.
+`pyrate acquire` already does this for its own bucket; this is for files left idle.
+
+options:
+  --bucket NAME  only this bucket
+  --db PATH      the database file (see pyrate --help for the default)
+)";
+
+constexpr std::string_view kDemoHelp = R"(usage: pyrate demo
+
+Creates a database in a temporary directory and starts 4 worker processes that share a
+limit of 10/s through it, each acquiring as fast as it is let in. A table shows the
+admissions per second, per worker and in total. After 3 s the workers stop and 4 new ones
+start on the same file: the limit carries over the restart. The last line is measured from
+the admissions the workers reported, e.g. `max in any 1 s window: 10 (limit 10)`.
+Takes about 7 s; exit 0 when the limit held, 1 when it did not, 2 on an error.
+)";
+
+}  // namespace
+
+std::string_view help_text(std::optional<Subcommand> subcommand) {
+  if (!subcommand) return kGeneralHelp;
+  switch (*subcommand) {
+    case Subcommand::kAcquire:
+      return kAcquireHelp;
+    case Subcommand::kExec:
+      return kExecHelp;
+    case Subcommand::kStatus:
+      return kStatusHelp;
+    case Subcommand::kFlush:
+      return kFlushHelp;
+    case Subcommand::kLeak:
+      return kLeakHelp;
+    case Subcommand::kDemo:
+      return kDemoHelp;
+  }
+  return kGeneralHelp;
+}
+
+}  // namespace pyrate::cli

@@ -1,0 +1,36 @@
+// The command line's value grammars: rate SPECs, DURATIONs and positive counts.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "pyrate/rate.hpp"
+
+namespace pyrate::cli {
+
+// The longest interval or timeout the command accepts: 5200 weeks (about 100 years), so that
+// deadlines and window arithmetic stay far from overflow.
+inline constexpr Millis kLongestSpan = 5200 * static_cast<Millis>(Duration::Week);
+
+// Parses SPEC = LIMIT/[N]UNIT with UNIT one of ms, s, min, h, day, week ("5/s", "10/2s",
+// "3/250ms", "100/min", "500/day"). LIMIT and N are positive whole numbers; N defaults to 1.
+// Throws UsageError naming the problem.
+Rate parse_rate_spec(std::string_view spec);
+
+// Sorts `rates` by interval and checks them as validate_rate_list does.
+// Throws UsageError naming the first pair of rates that conflict.
+std::vector<Rate> sorted_rate_list(std::vector<Rate> rates);
+
+// Parses DURATION = N[UNIT] with the units of parse_rate_spec; a bare number means seconds.
+// N is a non-negative decimal number ("300ms", "5s", "2min", "0.5"); the result is rounded up
+// to whole milliseconds; `what` names the value in the error ("--timeout"). Throws UsageError
+// naming the problem.
+std::chrono::milliseconds parse_duration(std::string_view text, std::string_view what);
+
+// Parses a whole number above zero; `what` names the value in the error ("--weight").
+// Throws UsageError naming the problem.
+std::int64_t parse_positive_count(std::string_view text, std::string_view what);
+
+}  // namespace pyrate::cli

@@ -1,0 +1,118 @@
+#include <array>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "bucket_usage.hpp"
+#include "commands.hpp"
+#include "database_location.hpp"
+#include "exit_codes.hpp"
+#include "json_string.hpp"
+#include "stored_buckets.hpp"
+
+namespace pyrate::cli {
+namespace {
+
+constexpr int kBarWidth = 10;
+
+// "[#######   ]": `used` of `limit` in kBarWidth cells; any use shows at least one cell, and
+// only a full window shows them all.
+std::string usage_bar(std::int64_t used, std::int64_t limit) {
+  __extension__ using Wide = __int128;
+  auto filled = static_cast<int>(std::min<Wide>(Wide{used} * kBarWidth / limit, kBarWidth));
+  if (used > 0 && filled == 0) filled = 1;
+  if (used < limit && filled == kBarWidth) filled = kBarWidth - 1;
+  return "[" + std::string(static_cast<std::size_t>(filled), '#') +
+         std::string(static_cast<std::size_t>(kBarWidth - filled), ' ') + "]";
+}
+
+// "420ms", "3.5s", "2.0min", "1.5h", "3.0day".
+std::string format_wait(Millis ms) {
+  struct Unit {
+    Millis length;
+    const char* suffix;
+  };
+  static constexpr std::array<Unit, 4> kUnits{
+      {{86'400'000, "day"}, {3'600'000, "h"}, {60'000, "min"}, {1'000, "s"}}};
+  for (const Unit& unit : kUnits) {
+    if (ms >= unit.length) {
+      std::array<char, 64> text{};
+      std::snprintf(text.data(), text.size(), "%.1f%s",
+                    static_cast<double>(ms) / static_cast<double>(unit.length), unit.suffix);
+      return text.data();
+    }
+  }
+  return std::to_string(ms) + "ms";
+}
+
+// The interval part of to_string(rate): "1.0s" of "limit=10/1.0s".
+std::string interval_text(const Rate& rate) {
+  const std::string text = to_string(rate);
+  return text.substr(text.find('/') + 1);
+}
+
+void print_text(const std::string& db_path, const std::vector<BucketUsage>& buckets,
+                const CommandLine& line) {
+  std::cout << "database " << db_path << '\n';
+  if (buckets.empty()) {
+    std::cout << "no " << (line.bucket ? "bucket " + json_string(*line.bucket) : "buckets")
+              << " recorded\n";
+    return;
+  }
+  for (const BucketUsage& bucket : buckets) {
+    std::cout << "bucket " << json_string(bucket.name) << ": " << bucket.held << " slots held, "
+              << (bucket.wait_ms == 0 ? std::string("next acquire admitted now")
+                                      : "next acquire waits " + format_wait(bucket.wait_ms))
+              << '\n';
+    for (const RateUsage& usage : bucket.rates) {
+      std::string row = "  " + usage_bar(usage.used, usage.rate.limit) + " " +
+                        std::to_string(usage.used) + "/" + std::to_string(usage.rate.limit) +
+                        " per " + interval_text(usage.rate);
+      if (usage.next_free_ms) {
+        row.resize(std::max<std::size_t>(row.size(), 32), ' ');
+        row += "  next slot frees in " + format_wait(*usage.next_free_ms);
+      }
+      std::cout << row << '\n';
+    }
+  }
+}
+
+void print_json(const std::string& db_path, const std::vector<BucketUsage>& buckets) {
+  std::cout << "{\n  \"db\": " << json_string(db_path) << ",\n  \"buckets\": [";
+  for (std::size_t b = 0; b < buckets.size(); ++b) {
+    const BucketUsage& bucket = buckets[b];
+    std::cout << (b == 0 ? "\n" : ",\n") << "    {\n      \"name\": " << json_string(bucket.name)
+              << ",\n      \"held\": " << bucket.held << ",\n      \"wait_ms\": " << bucket.wait_ms
+              << ",\n      \"rates\": [";
+    for (std::size_t r = 0; r < bucket.rates.size(); ++r) {
+      const RateUsage& usage = bucket.rates[r];
+      std::cout << (r == 0 ? "\n" : ",\n") << "        {\"limit\": " << usage.rate.limit
+                << ", \"interval_ms\": " << usage.rate.interval << ", \"used\": " << usage.used
+                << ", \"next_free_ms\": "
+                << (usage.next_free_ms ? std::to_string(*usage.next_free_ms) : "null") << "}";
+    }
+    std::cout << (bucket.rates.empty() ? "" : "\n      ") << "]\n    }";
+  }
+  std::cout << (buckets.empty() ? "" : "\n  ") << "]\n}\n";
+}
+
+}  // namespace
+
+int run_status(const CommandLine& line) {
+  const std::string db_path = locate_database(line.db).path;
+  std::vector<BucketUsage> buckets;
+  for (const StoredBucket& stored : select_stored_buckets(db_path, line.bucket)) {
+    const auto bucket = open_stored_bucket(db_path, stored);
+    buckets.push_back(measure_bucket(*bucket));
+    bucket->close();
+  }
+  if (line.json) {
+    print_json(display_path(db_path), buckets);
+  } else {
+    print_text(display_path(db_path), buckets, line);
+  }
+  return kExitAdmitted;
+}
+
+}  // namespace pyrate::cli
