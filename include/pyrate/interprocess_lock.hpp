@@ -8,25 +8,79 @@
 
 namespace pyrate {
 
-// A LimiterLock shared by every process (and thread) that opens the same database file.
-// The design is documented in interprocess_lock.cpp's header comment... (to be written).
+// A LimiterLock shared by every process, and every thread, that opens the same database file.
+//
+// Design. The lock is a robust, process-shared POSIX mutex (PTHREAD_PROCESS_SHARED,
+// PTHREAD_MUTEX_ROBUST, PTHREAD_MUTEX_ERRORCHECK) placed in a named Boost.Interprocess
+// shared_memory_object that every opener maps. When a holder dies (SIGKILL, crash, a thread
+// that exits while holding it), the kernel releases the mutex and hands it to the next waiter,
+// which makes it consistent again at once: a dead holder delays the others by well under a
+// millisecond. The lock only orders the processes; what it guards, the database, stays
+// consistent by itself because each check-and-record is one SQLite transaction, which also
+// keeps the limit exact, though slower, for processes that do not share the lock (containers
+// sharing the file but not /dev/shm).
+//
+// Name and place. The object is named "pyrate-lock-v1-" followed by 16 hexadecimal digits:
+// the FNV-1a 64 hash of the database file's st_dev then st_ino, each as 8 little-endian bytes.
+// Opening the file through any path, symlink or hard link therefore gives the same lock.
+// "v1" is the object's layout version. On Linux the object is the file /dev/shm/<name>
+// (tmpfs: it disappears at reboot); it is created with the read/write permission bits of the
+// database file and, where the creator may, the file's group, so that the users who may
+// write the database may use the lock. It is never removed automatically; see remove().
+//
+// Layout (64-bit Linux, 128 bytes): bytes 0-7 the magic "PYRATELK", 8-11 the layout version
+// (1), 12-15 the state (0 empty, 1 initialising, 2 ready), 16-19 the object's size, 20-23
+// sizeof(pthread_mutex_t), from byte 64 the mutex. The first opener creates the object and
+// initialises it while holding flock(2) on it; an opener that finds it not ready (its
+// creator died) initialises it again under the same flock. A ready object is never
+// initialised again; one of another layout is refused.
+//
+// A stopped holder (SIGSTOP) is alive: the others wait for it, try_lock() returns false and
+// try_lock_until() returns false at its deadline (so a Limiter with a timeout gives up), and
+// once the holder continues (SIGCONT) it unlocks and the others proceed normally.
 class InterprocessLock final : public LimiterLock {
  public:
   // Opens, creating it if needed, the lock of the file at `db_path`, which must exist.
-  // Throws StorageError when the file or the lock object cannot be opened.
+  // Throws StorageError when the file or the lock object cannot be opened, or the object has
+  // another layout. Several InterprocessLocks on one file, in one process or many, are one
+  // lock.
   explicit InterprocessLock(const std::string& db_path);
+  // Destroying the lock while the calling thread holds it releases it. While another thread
+  // holds it, that thread keeps it until it unlocks through another InterprocessLock on the
+  // same file or ends.
   ~InterprocessLock() override;
 
   InterprocessLock(const InterprocessLock&) = delete;
   InterprocessLock& operator=(const InterprocessLock&) = delete;
 
+  // The lock is not recursive. lock(), try_lock() and try_lock_until() throw std::system_error
+  // (resource_deadlock_would_occur) when the calling thread already holds it, through this
+  // object or another one on the same file, and StorageError when the object was made
+  // unusable by a program that does not follow this protocol. All methods are thread-safe.
+
+  // Blocks until the lock is held. A holder that dies, or a thread that ends while holding it,
+  // releases it to the next waiter.
   void lock() override;
+  // Takes the lock if it is free; never blocks.
   bool try_lock() override;
+  // Blocks until the lock is held (true) or `deadline` passes (false).
   bool try_lock_until(std::chrono::steady_clock::time_point deadline) override;
+  // Throws std::system_error (operation_not_permitted) when the calling thread does not hold
+  // the lock.
   void unlock() override;
 
-  // The name of the shared object backing the lock.
+  // The name of the shared object backing the lock (see above).
   const std::string& name() const;
+
+  // The name of the lock of the file at `db_path`. Throws StorageError when the file does not
+  // exist.
+  static std::string name_for(const std::string& db_path);
+
+  // Removes the lock object of the file at `db_path`; returns whether there was one. Only for
+  // when no process uses the file any more (e.g. before deleting it): a process that opens the
+  // lock afterwards gets a new object, and would not exclude one still using the old.
+  // Throws StorageError when the file does not exist.
+  static bool remove(const std::string& db_path);
 
  private:
   struct Impl;
