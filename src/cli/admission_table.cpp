@@ -63,8 +63,13 @@ void AdmissionTable::refresh(SteadyTime now) {
       std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::seconds>(elapsed).count()));
   for (; printed_ < complete; ++printed_) {
     out_ << (live_ ? "\r\033[K" : "") << format_row(printed_) << '\n';
+    drawn_.clear();
   }
-  if (live_) out_ << "\r\033[K" << format_row(printed_);
+  if (live_) {
+    std::string current = format_row(printed_);
+    if (current != drawn_) out_ << "\r\033[K" << current;
+    drawn_ = std::move(current);
+  }
   out_.flush();
 }
 

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <ostream>
+#include <string>
 #include <vector>
 
 #include "demo_workers.hpp"
@@ -39,6 +40,7 @@ class AdmissionTable {
   int seconds_;
   std::vector<std::vector<std::int64_t>> rows_;
   std::size_t printed_ = 0;
+  std::string drawn_;  // the current row as last drawn, when live
 };
 
 }  // namespace pyrate::cli

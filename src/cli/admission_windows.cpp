@@ -16,17 +16,15 @@ std::int64_t max_in_window(const std::vector<std::int64_t>& times, std::int64_t 
   return best;
 }
 
-std::int64_t max_in_window_spanning(const std::vector<std::int64_t>& times, std::int64_t window,
-                                    std::int64_t boundary) {
-  const auto first_after = std::lower_bound(times.begin(), times.end(), boundary);
-  if (first_after == times.end()) return 0;
-  // A spanning window can start at an admission before the boundary and must reach the first
-  // one after it.
-  std::int64_t best = 0;
-  for (auto start = times.begin(); start != first_after; ++start) {
-    if (*start + window <= *first_after) continue;
-    const auto end = std::lower_bound(start, times.end(), *start + window);
-    best = std::max(best, static_cast<std::int64_t>(end - start));
+std::int64_t max_in_window_around(const std::vector<std::int64_t>& times, std::int64_t window,
+                                  std::int64_t moment) {
+  // The window may start anywhere in [moment - window + 1, moment]; the busiest starts there
+  // or at an admission within that range.
+  const std::int64_t earliest = moment - window + 1;
+  std::int64_t best = count_between(times, earliest, earliest + window);
+  for (auto start = std::lower_bound(times.begin(), times.end(), earliest);
+       start != times.end() && *start <= moment; ++start) {
+    best = std::max(best, count_between(times, *start, *start + window));
   }
   return best;
 }

@@ -9,10 +9,10 @@ namespace pyrate::cli {
 // The most of `times` (sorted ascending) that lie in any half-open window [t, t + window).
 std::int64_t max_in_window(const std::vector<std::int64_t>& times, std::int64_t window);
 
-// The most of `times` (sorted ascending) in any window [t, t + window) that holds times both
-// before `boundary` and at or after it; 0 when no window of that length spans it.
-std::int64_t max_in_window_spanning(const std::vector<std::int64_t>& times, std::int64_t window,
-                                    std::int64_t boundary);
+// The most of `times` (sorted ascending) in any window [t, t + window) that contains the
+// instant `moment`.
+std::int64_t max_in_window_around(const std::vector<std::int64_t>& times, std::int64_t window,
+                                  std::int64_t moment);
 
 // How many of `times` lie in [from, to).
 std::int64_t count_between(const std::vector<std::int64_t>& times, std::int64_t from,

@@ -11,6 +11,7 @@
 #include <iostream>
 #include <memory>
 #include <system_error>
+#include <thread>
 
 #include "pyrate/limiter.hpp"
 #include "pyrate/sqlite_bucket.hpp"
@@ -31,7 +32,8 @@ struct Report {
 
 // The body of a worker process; never returns.
 [[noreturn]] void work(const std::string& db_path, const std::string& bucket_name, const Rate& rate,
-                       int number, SteadyTime end, int report_fd) {
+                       std::chrono::milliseconds work_time, int number, SteadyTime end,
+                       int report_fd) {
   int status = 0;
   try {
     SQLiteOptions options;
@@ -51,6 +53,7 @@ struct Report {
       if (::write(report_fd, &report, sizeof report) != static_cast<ssize_t>(sizeof report)) {
         throw_system_error("demo worker report");
       }
+      std::this_thread::sleep_for(work_time);
     }
     limiter.close();
   } catch (const std::exception& error) {
@@ -67,7 +70,8 @@ std::int64_t steady_micros(SteadyTime time) {
 }
 
 WorkerGroup::WorkerGroup(const std::string& db_path, const std::string& bucket, const Rate& rate,
-                         int first_number, int count, SteadyTime end) {
+                         std::chrono::milliseconds work_time, int first_number, int count,
+                         SteadyTime end) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw_system_error("pipe");
   read_fd_ = fds[0];
@@ -85,7 +89,7 @@ WorkerGroup::WorkerGroup(const std::string& db_path, const std::string& bucket, 
     }
     if (pid == 0) {
       ::close(fds[0]);
-      work(db_path, bucket, rate, first_number + i, end, fds[1]);
+      work(db_path, bucket, rate, work_time, first_number + i, end, fds[1]);
     }
     pids_.push_back(pid);
   }

@@ -28,11 +28,12 @@ std::int64_t steady_micros(SteadyTime time);
 class WorkerGroup {
  public:
   // Forks `count` workers numbered `first_number` onwards. Each opens the bucket `bucket` of
-  // the file `db_path` as a multiprocess SQLiteBucket with `rate`, wraps it in a Limiter and
-  // takes one slot at a time (blocking acquires, bounded by `end`) until `end`, reporting each
-  // admission. Throws std::system_error when a pipe or a process cannot be made.
+  // the file `db_path` as a multiprocess SQLiteBucket with `rate`, wraps it in a Limiter and,
+  // until `end`, takes one slot (a blocking acquire that gives up when no slot frees before
+  // `end`), reports the admission and works for `work_time`. Throws std::system_error when a
+  // pipe or a process cannot be made.
   WorkerGroup(const std::string& db_path, const std::string& bucket, const Rate& rate,
-              int first_number, int count, SteadyTime end);
+              std::chrono::milliseconds work_time, int first_number, int count, SteadyTime end);
   // Kills and reaps the workers still running.
   ~WorkerGroup();
 

@@ -5,6 +5,7 @@
 #include "database_location.hpp"
 #include "exit_codes.hpp"
 #include "json_string.hpp"
+#include "slot_count.hpp"
 #include "stored_buckets.hpp"
 
 namespace pyrate::cli {
@@ -27,7 +28,7 @@ int run_flush(const CommandLine& line) {
     bucket->flush();
   }
   bucket->close();
-  std::cout << "flushed " << removed << " slots from bucket " << json_string(name) << '\n';
+  std::cout << "flushed " << slot_count(removed) << " from bucket " << json_string(name) << '\n';
   return kExitAdmitted;
 }
 

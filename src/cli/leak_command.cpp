@@ -4,6 +4,7 @@
 #include "database_location.hpp"
 #include "exit_codes.hpp"
 #include "json_string.hpp"
+#include "slot_count.hpp"
 #include "stored_buckets.hpp"
 
 namespace pyrate::cli {
@@ -21,8 +22,8 @@ int run_leak(const CommandLine& line) {
     const auto bucket = open_stored_bucket(db_path, entry);
     const std::int64_t removed = bucket->leak();
     bucket->close();
-    std::cout << "leaked " << removed << " expired slots from bucket " << json_string(entry.name)
-              << '\n';
+    std::cout << "leaked " << slot_count(removed, "expired") << " from bucket "
+              << json_string(entry.name) << '\n';
   }
   return kExitAdmitted;
 }

@@ -9,6 +9,7 @@
 #include "database_location.hpp"
 #include "exit_codes.hpp"
 #include "json_string.hpp"
+#include "slot_count.hpp"
 #include "stored_buckets.hpp"
 
 namespace pyrate::cli {
@@ -36,7 +37,7 @@ std::string format_wait(Millis ms) {
   static constexpr std::array<Unit, 4> kUnits{
       {{86'400'000, "day"}, {3'600'000, "h"}, {60'000, "min"}, {1'000, "s"}}};
   for (const Unit& unit : kUnits) {
-    if (ms >= unit.length) {
+    if (ms * 1000 >= unit.length * 999) {  // rounds to at least 1.0 of this unit
       std::array<char, 64> text{};
       std::snprintf(text.data(), text.size(), "%.1f%s",
                     static_cast<double>(ms) / static_cast<double>(unit.length), unit.suffix);
@@ -61,7 +62,8 @@ void print_text(const std::string& db_path, const std::vector<BucketUsage>& buck
     return;
   }
   for (const BucketUsage& bucket : buckets) {
-    std::cout << "bucket " << json_string(bucket.name) << ": " << bucket.held << " slots held, "
+    std::cout << "bucket " << json_string(bucket.name) << ": " << slot_count(bucket.held)
+              << " held, "
               << (bucket.wait_ms == 0 ? std::string("next acquire admitted now")
                                       : "next acquire waits " + format_wait(bucket.wait_ms))
               << '\n';
