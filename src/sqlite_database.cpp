@@ -142,8 +142,10 @@ std::unique_ptr<SQLite::Database> open_bucket_database(
       throw StorageError(path + ": open: the file is read-only");
     }
     checkpoint_guard.accept();
-    switch_to_wal(*db, path, deadline);
+    // synchronous first: it also governs the rollback-journal transaction that switches a new
+    // file to WAL.
     db->exec(synchronous_pragma(durability));
+    switch_to_wal(*db, path, deadline);
     if (version < schema::latest_version(migrations)) schema::migrate(*db, migrations);
     return db;
   } catch (const SQLite::Exception& error) {

@@ -1,2 +1,700 @@
+// SQLiteBucket: the bucket rules of DESIGN.md against a real database file, and what the file
+// adds: persistence, many buckets per file, keys as data, temporary and in-memory databases.
+#include <atomic>
+#include <barrier>
 #include <catch2/catch.hpp>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <optional>
 #include <pyrate/pyrate.hpp>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fake_clock.hpp"
+#include "sqlite_test_support.hpp"
+
+using pyrate::Duration;
+using pyrate::Millis;
+using pyrate::Rate;
+using pyrate::RateItem;
+using pyrate::SQLiteBucket;
+using pyrate::SQLiteOptions;
+using pyrate_test::FakeClock;
+using pyrate_test::ScratchDir;
+
+namespace {
+
+SQLiteOptions at(const std::string& db_path, const std::string& bucket = "rate_bucket") {
+  SQLiteOptions options;
+  options.db_path = db_path;
+  options.bucket = bucket;
+  return options;
+}
+
+// A bucket in a new temporary file whose clock the test drives.
+struct ClockedBucket {
+  explicit ClockedBucket(std::vector<Rate> rates, Millis start = 0, SQLiteOptions options = {})
+      : clock(std::make_shared<FakeClock>(start)),
+        bucket(std::make_shared<SQLiteBucket>(std::move(rates), std::move(options))) {
+    bucket->set_clock(clock);
+  }
+  std::shared_ptr<FakeClock> clock;
+  std::shared_ptr<SQLiteBucket> bucket;
+};
+
+RateItem item(Millis timestamp, std::int64_t weight = 1, std::string name = "item") {
+  return RateItem{std::move(name), timestamp, weight};
+}
+
+}  // namespace
+
+// --- The bucket rules ------------------------------------------------------------------------
+
+TEST_CASE("SQLiteBucket: the constructor sorts the rates and refuses an invalid list") {
+  const SQLiteBucket bucket({Rate(100, Duration::Minute), Rate(5, Duration::Second)});
+  CHECK(bucket.rates() ==
+        std::vector<Rate>{Rate(5, Duration::Second), Rate(100, Duration::Minute)});
+  CHECK_THROWS_AS(SQLiteBucket({Rate(4, Duration::Minute), Rate(5, Duration::Second)}),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(SQLiteBucket({}), std::invalid_argument);
+}
+
+TEST_CASE("SQLiteBucket: timestamps come from the system clock by default") {
+  SQLiteBucket bucket({Rate(1, 1000)});
+  pyrate::SystemClock system;
+  const Millis before = system.now();
+  const Millis now = bucket.now();
+  CHECK(now >= before);
+  CHECK(now <= system.now());
+}
+
+TEST_CASE("SQLiteBucket: put admits items while the window has room and refuses the overflow") {
+  ClockedBucket b({Rate(3, 1000)});
+  CHECK(b.bucket->put(item(0)));
+  CHECK(b.bucket->put(item(10)));
+  CHECK(b.bucket->put(item(20)));
+  CHECK(b.bucket->count() == 3);
+  CHECK_FALSE(b.bucket->put(item(30)));
+  CHECK(b.bucket->failing_rate() == Rate(3, 1000));
+}
+
+TEST_CASE("SQLiteBucket: put refuses an item when the window is full and records nothing") {
+  ClockedBucket b({Rate(2, 1000)});
+  REQUIRE(b.bucket->put(item(0, 1, "a")));
+  REQUIRE(b.bucket->put(item(5, 1, "b")));
+  CHECK_FALSE(b.bucket->put(item(10, 1, "c")));
+  CHECK(b.bucket->count() == 2);
+  CHECK(b.bucket->peek(0)->name == "b");
+  CHECK(b.bucket->peek(1)->name == "a");
+}
+
+TEST_CASE("SQLiteBucket: put counts slots at the window's lower bound (inclusive)") {
+  ClockedBucket b({Rate(2, 1000)});
+  REQUIRE(b.bucket->put(item(0)));
+  REQUIRE(b.bucket->put(item(500)));
+  CHECK_FALSE(b.bucket->put(item(1000)));  // the slot at 0 is still in [0, 1000]
+  CHECK(b.bucket->put(item(1001)));        // it is not in [1, 1001]
+  CHECK(b.bucket->count() == 3);
+}
+
+TEST_CASE("SQLiteBucket: put counts slots newer than the item") {
+  ClockedBucket b({Rate(2, 1000)});
+  REQUIRE(b.bucket->put(item(5000)));
+  REQUIRE(b.bucket->put(item(5000)));
+  CHECK_FALSE(b.bucket->put(item(0)));
+  CHECK(b.bucket->count() == 2);
+}
+
+TEST_CASE("SQLiteBucket: an item of weight W takes W slots, all or nothing") {
+  ClockedBucket b({Rate(5, 1000)});
+  CHECK(b.bucket->put(item(0, 3)));
+  CHECK(b.bucket->count() == 3);
+  CHECK_FALSE(b.bucket->put(item(1, 3)));
+  CHECK(b.bucket->count() == 3);
+  CHECK(b.bucket->put(item(1, 2)));
+  CHECK(b.bucket->count() == 5);
+  CHECK_FALSE(b.bucket->put(item(2, 1)));
+}
+
+TEST_CASE("SQLiteBucket: put checks every rate in ascending interval, reporting the first full") {
+  ClockedBucket b({Rate(3, Duration::Minute), Rate(2, Duration::Second)});
+  REQUIRE(b.bucket->put(item(0)));
+  REQUIRE(b.bucket->put(item(0)));
+  CHECK_FALSE(b.bucket->put(item(0)));
+  CHECK(b.bucket->failing_rate() == Rate(2, Duration::Second));
+  CHECK(b.bucket->put(item(1001)));
+  CHECK_FALSE(b.bucket->put(item(1002)));
+  CHECK(b.bucket->failing_rate() == Rate(3, Duration::Minute));
+  CHECK_FALSE(b.bucket->put(item(1003, 2)));
+  CHECK(b.bucket->failing_rate() == Rate(2, Duration::Second));
+}
+
+TEST_CASE("SQLiteBucket: a successful put clears failing_rate") {
+  ClockedBucket b({Rate(1, 1000)});
+  REQUIRE(b.bucket->put(item(0)));
+  REQUIRE_FALSE(b.bucket->put(item(1)));
+  REQUIRE(b.bucket->failing_rate().has_value());
+  CHECK(b.bucket->put(item(1001)));
+  CHECK_FALSE(b.bucket->failing_rate().has_value());
+}
+
+TEST_CASE("SQLiteBucket: weight 0 is admitted, records nothing and leaves failing_rate") {
+  ClockedBucket b({Rate(1, 1000)});
+  CHECK(b.bucket->put(item(0, 0)));
+  CHECK(b.bucket->count() == 0);
+  CHECK_FALSE(b.bucket->failing_rate().has_value());
+  REQUIRE(b.bucket->put(item(0)));
+  REQUIRE_FALSE(b.bucket->put(item(1)));
+  CHECK(b.bucket->put(item(2, 0)));
+  CHECK(b.bucket->count() == 1);
+  CHECK(b.bucket->failing_rate() == Rate(1, 1000));
+}
+
+TEST_CASE("SQLiteBucket: put throws invalid_argument for a negative weight and records nothing") {
+  ClockedBucket b({Rate(5, 1000)});
+  CHECK_THROWS_AS(b.bucket->put(item(0, -1)), std::invalid_argument);
+  CHECK_THROWS_AS(b.bucket->put(item(0, std::numeric_limits<std::int64_t>::min())),
+                  std::invalid_argument);
+  CHECK(b.bucket->count() == 0);
+}
+
+TEST_CASE("SQLiteBucket: a weight above every limit is refused without overflow") {
+  ClockedBucket b({Rate(5, 1000)});
+  REQUIRE(b.bucket->put(item(0, 2)));
+  const RateItem huge = item(1, std::numeric_limits<std::int64_t>::max());
+  CHECK_FALSE(b.bucket->put(huge));
+  CHECK(b.bucket->count() == 2);
+  CHECK(b.bucket->waiting(huge) == -1);
+}
+
+TEST_CASE("SQLiteBucket: an item older than the newest slot is recorded with its timestamp") {
+  ClockedBucket b({Rate(3, 1000)});
+  REQUIRE(b.bucket->put(item(1000, 1, "new")));
+  CHECK(b.bucket->put(item(0, 1, "old")));
+  CHECK(b.bucket->peek(0)->name == "old");
+  CHECK(b.bucket->peek(0)->timestamp == 1000);
+  CHECK(b.bucket->peek(1)->timestamp == 1000);
+  CHECK(b.bucket->leak(2000) == 0);
+  CHECK(b.bucket->leak(2001) == 2);
+}
+
+TEST_CASE("SQLiteBucket: an item older than the newest slot is checked as if stamped with it") {
+  ClockedBucket b({Rate(2, 1000)});
+  REQUIRE(b.bucket->put(item(0)));
+  REQUIRE(b.bucket->put(item(5000)));
+  CHECK(b.bucket->put(item(0)));  // checked at 5000: [4000, 5000] holds one slot
+  CHECK_FALSE(b.bucket->put(item(4500)));
+}
+
+TEST_CASE("SQLiteBucket: an item older than the newest slot is waited for as if stamped with it") {
+  ClockedBucket b({Rate(2, 1000)});
+  REQUIRE(b.bucket->put(item(1000)));
+  REQUIRE(b.bucket->put(item(1000)));
+  const RateItem old = item(0);
+  REQUIRE_FALSE(b.bucket->put(old));
+  CHECK(b.bucket->waiting(old) == 1001);
+}
+
+TEST_CASE(
+    "SQLiteBucket: leak removes the slots older than the timestamp minus the widest interval") {
+  ClockedBucket b({Rate(3, 100), Rate(10, 1000)});
+  REQUIRE(b.bucket->put(item(0)));
+  REQUIRE(b.bucket->put(item(10, 2)));
+  REQUIRE(b.bucket->put(item(500)));
+  CHECK(b.bucket->leak(1000) == 0);
+  CHECK(b.bucket->leak(1001) == 1);
+  CHECK(b.bucket->count() == 3);
+  CHECK(b.bucket->leak(1011) == 2);
+  CHECK(b.bucket->count() == 1);
+  CHECK(b.bucket->peek(0)->timestamp == 500);
+  CHECK(b.bucket->leak(1011) == 0);
+  CHECK(b.bucket->leak(100'000) == 1);
+  CHECK(b.bucket->count() == 0);
+  CHECK(b.bucket->leak(200'000) == 0);
+}
+
+TEST_CASE("SQLiteBucket: leak without a timestamp uses the bucket's clock") {
+  ClockedBucket b({Rate(5, 1000)});
+  REQUIRE(b.bucket->put(item(0, 2)));
+  REQUIRE(b.bucket->put(item(300)));
+  b.clock->set(1000);
+  CHECK(b.bucket->leak() == 0);
+  b.clock->set(1001);
+  CHECK(b.bucket->leak() == 2);
+  b.clock->set(1301);
+  CHECK(b.bucket->leak() == 1);
+}
+
+TEST_CASE("SQLiteBucket: leak does not overflow at the extremes of the timestamp range") {
+  ClockedBucket b({Rate(5, Duration::Week)});
+  constexpr Millis kMin = std::numeric_limits<Millis>::min();
+  REQUIRE(b.bucket->put(item(kMin)));
+  CHECK(b.bucket->leak(kMin) == 0);
+  CHECK(b.bucket->put(item(kMin + 1)));
+  CHECK(b.bucket->count() == 2);
+  CHECK(b.bucket->leak(std::numeric_limits<Millis>::max()) == 2);
+  CHECK(b.bucket->put(item(std::numeric_limits<Millis>::max())));
+  CHECK(b.bucket->count_since(std::numeric_limits<Millis>::max()) == 1);
+}
+
+TEST_CASE("SQLiteBucket: the slot numbering restarts cleanly after leak empties the bucket") {
+  ClockedBucket b({Rate(3, 1000)});
+  REQUIRE(b.bucket->put(item(0, 3)));
+  REQUIRE(b.bucket->leak(5000) == 3);
+  CHECK(b.bucket->count() == 0);
+  CHECK(b.bucket->put(item(6000, 2, "x")));
+  CHECK(b.bucket->put(item(6001, 1, "y")));
+  CHECK_FALSE(b.bucket->put(item(6002)));
+  CHECK(b.bucket->count() == 3);
+  CHECK(b.bucket->peek(2)->name == "x");
+}
+
+TEST_CASE("SQLiteBucket: flush removes every slot and clears failing_rate") {
+  ClockedBucket b({Rate(2, 1000)});
+  REQUIRE(b.bucket->put(item(0, 2)));
+  REQUIRE_FALSE(b.bucket->put(item(1)));
+  REQUIRE(b.bucket->failing_rate().has_value());
+  b.bucket->flush();
+  CHECK(b.bucket->count() == 0);
+  CHECK_FALSE(b.bucket->failing_rate().has_value());
+  CHECK_FALSE(b.bucket->peek(0).has_value());
+  CHECK(b.bucket->put(item(2, 2)));
+}
+
+TEST_CASE("SQLiteBucket: count includes slots that expired but were not leaked") {
+  ClockedBucket b({Rate(2, 1000)});
+  REQUIRE(b.bucket->put(item(0, 2)));
+  REQUIRE(b.bucket->put(item(5000, 2)));
+  CHECK(b.bucket->count() == 4);
+  CHECK(b.bucket->leak(5000) == 2);
+  CHECK(b.bucket->count() == 2);
+}
+
+TEST_CASE("SQLiteBucket: count_since counts the slots stamped at or after a time") {
+  ClockedBucket b({Rate(10, 1000)});
+  CHECK(b.bucket->count_since(0) == 0);
+  REQUIRE(b.bucket->put(item(100, 2)));
+  REQUIRE(b.bucket->put(item(200, 3)));
+  REQUIRE(b.bucket->put(item(300)));
+  CHECK(b.bucket->count_since(std::numeric_limits<Millis>::min()) == 6);
+  CHECK(b.bucket->count_since(100) == 6);
+  CHECK(b.bucket->count_since(101) == 4);
+  CHECK(b.bucket->count_since(200) == 4);
+  CHECK(b.bucket->count_since(300) == 1);
+  CHECK(b.bucket->count_since(301) == 0);
+}
+
+TEST_CASE("SQLiteBucket: peek returns slots from the newest, with name and timestamp, weight 1") {
+  ClockedBucket b({Rate(10, 1000)});
+  REQUIRE(b.bucket->put(item(10, 2, "a")));
+  REQUIRE(b.bucket->put(item(20, 1, "b")));
+  REQUIRE(b.bucket->put(item(20, 1, "a")));
+  REQUIRE(b.bucket->put(item(20, 1, "a")));
+  const std::vector<std::pair<std::string, Millis>> expected{
+      {"a", 20}, {"a", 20}, {"b", 20}, {"a", 10}, {"a", 10}};
+  REQUIRE(b.bucket->count() == 5);
+  for (std::int64_t i = 0; i < 5; ++i) {
+    const std::optional<RateItem> slot = b.bucket->peek(i);
+    REQUIRE(slot.has_value());
+    CHECK(slot->name == expected[static_cast<std::size_t>(i)].first);
+    CHECK(slot->timestamp == expected[static_cast<std::size_t>(i)].second);
+    CHECK(slot->weight == 1);
+  }
+}
+
+TEST_CASE("SQLiteBucket: peek returns nothing for a negative index or one not below count") {
+  ClockedBucket b({Rate(10, 1000)});
+  CHECK_FALSE(b.bucket->peek(0).has_value());
+  REQUIRE(b.bucket->put(item(0, 3)));
+  CHECK_FALSE(b.bucket->peek(-1).has_value());
+  CHECK_FALSE(b.bucket->peek(3).has_value());
+  CHECK_FALSE(b.bucket->peek(std::numeric_limits<std::int64_t>::max()).has_value());
+  CHECK_FALSE(b.bucket->peek(std::numeric_limits<std::int64_t>::min()).has_value());
+  CHECK(b.bucket->peek(2).has_value());
+}
+
+TEST_CASE("SQLiteBucket: peek indexes from the newest after older slots are leaked") {
+  ClockedBucket b({Rate(10, 1000)});
+  REQUIRE(b.bucket->put(item(0, 2, "old")));
+  REQUIRE(b.bucket->put(item(1500, 1, "mid")));
+  REQUIRE(b.bucket->put(item(1600, 1, "new")));
+  REQUIRE(b.bucket->leak(1500) == 2);
+  CHECK(b.bucket->peek(0)->name == "new");
+  CHECK(b.bucket->peek(1)->name == "mid");
+  CHECK_FALSE(b.bucket->peek(2).has_value());
+}
+
+TEST_CASE("SQLiteBucket: waiting is 0 with no failing rate and -1 for a weight that never fits") {
+  ClockedBucket b({Rate(3, 1000), Rate(10, Duration::Minute)});
+  CHECK(b.bucket->waiting(item(0)) == 0);
+  const RateItem too_heavy = item(0, 4);
+  REQUIRE_FALSE(b.bucket->put(too_heavy));
+  CHECK(b.bucket->failing_rate() == Rate(3, 1000));
+  CHECK(b.bucket->waiting(too_heavy) == -1);
+}
+
+TEST_CASE("SQLiteBucket: waiting is the time until the slot that must expire leaves the window") {
+  ClockedBucket b({Rate(3, 1000)});
+  REQUIRE(b.bucket->put(item(0)));
+  REQUIRE(b.bucket->put(item(100)));
+  REQUIRE(b.bucket->put(item(200)));
+  const RateItem one = item(250);
+  const RateItem two = item(250, 2);
+  REQUIRE_FALSE(b.bucket->put(one));
+  CHECK(b.bucket->waiting(one) == 0 - (250 - 1000) + 1);
+  CHECK(b.bucket->waiting(two) == 100 - (250 - 1000) + 1);
+  CHECK_FALSE(b.bucket->put(item(250 + 751 - 1)));
+  CHECK(b.bucket->put(item(250 + 751)));
+}
+
+TEST_CASE("SQLiteBucket: close is idempotent") {
+  ClockedBucket b({Rate(2, 1000)});
+  REQUIRE(b.bucket->put(item(0)));
+  b.bucket->close();
+  CHECK_NOTHROW(b.bucket->close());
+}
+
+TEST_CASE("SQLiteBucket: after close, the operations throw logic_error and leak returns 0") {
+  ClockedBucket b({Rate(2, 1000)});
+  REQUIRE(b.bucket->put(item(0, 2)));
+  b.bucket->close();
+  CHECK_THROWS_AS(b.bucket->put(item(1)), std::logic_error);
+  CHECK_THROWS_AS(b.bucket->put(item(1, 0)), std::logic_error);
+  CHECK_THROWS_AS(b.bucket->flush(), std::logic_error);
+  CHECK_THROWS_AS(b.bucket->count(), std::logic_error);
+  CHECK_THROWS_AS(b.bucket->count_since(0), std::logic_error);
+  CHECK_THROWS_AS(b.bucket->peek(0), std::logic_error);
+  CHECK_THROWS_AS(b.bucket->waiting(item(1)), std::logic_error);
+  CHECK(b.bucket->leak(100'000) == 0);
+  CHECK(b.bucket->leak() == 0);
+}
+
+TEST_CASE("SQLiteBucket: methods are safe to call from several threads at once") {
+  constexpr std::int64_t kLimit = 1000;
+  constexpr int kPutters = 4;
+  constexpr int kPutsEach = 400;
+  ClockedBucket b({Rate(kLimit, 1000)});
+  REQUIRE(b.bucket->put(item(0, 300, "expired")));
+  b.clock->set(10'000);
+
+  std::atomic<std::int64_t> admitted{0};
+  std::atomic<bool> putting{true};
+  std::atomic<std::int64_t> leaked{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kPutters; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPutsEach; ++i) {
+        if (b.bucket->put(RateItem{"t" + std::to_string(t), b.clock->now(), 1})) admitted++;
+      }
+    });
+  }
+  std::thread reader([&] {
+    while (putting.load()) {
+      leaked += b.bucket->leak();
+      const std::int64_t held = b.bucket->count();
+      if (held > 0) (void)b.bucket->peek(held - 1);
+      (void)b.bucket->count_since(10'000);
+    }
+  });
+  for (auto& thread : threads) thread.join();
+  putting.store(false);
+  reader.join();
+  leaked += b.bucket->leak();
+
+  CHECK(admitted.load() == kLimit);
+  CHECK(leaked.load() == 300);
+  CHECK(b.bucket->count() == kLimit);
+}
+
+TEST_CASE("SQLiteBucket: 4 threads putting against a Leaker leaking every 1 ms admit exactly") {
+  // The clock stands still within a phase, so each phase admits exactly `limit` items whatever
+  // the interleaving; between phases it jumps past the widest interval, and the Leaker (every
+  // 1 ms) deletes the previous phases' slots while the threads put.
+  constexpr std::int64_t kLimit = 50;
+  constexpr int kThreads = 4;
+  constexpr int kPhases = 20;
+  ClockedBucket b({Rate(kLimit, 1000)}, 1'000'000);
+  pyrate::Leaker leaker(1);
+  leaker.register_bucket(b.bucket);
+  leaker.start();
+
+  std::atomic<std::int64_t> admitted{0};
+  std::barrier phase_end(kThreads, [&]() noexcept { b.clock->advance(1001); });
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int phase = 0; phase < kPhases; ++phase) {
+        while (b.bucket->put(RateItem{"t" + std::to_string(t), b.clock->now(), 1})) admitted++;
+        phase_end.arrive_and_wait();
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  leaker.close();
+
+  CHECK(admitted.load() == kLimit * kPhases);
+  b.bucket->leak();
+  CHECK(b.bucket->count() == 0);  // the clock is 1001 ms past the last phase
+}
+
+// --- Clock steps ----------------------------------------------------------------------------
+
+TEST_CASE("SQLiteBucket: a clock stepping backwards admits nothing beyond the limits") {
+  const std::vector<Rate> rates{Rate(5, 1000), Rate(8, 10'000)};
+  ClockedBucket b(rates, 1'000'000'000);
+  std::mt19937 random(7);
+  std::uniform_int_distribution<Millis> step(-2000, 2500);  // forwards on average, often back
+  std::int64_t admitted = 0;
+  for (int i = 0; i < 600; ++i) {
+    b.clock->advance(step(random));
+    if (b.bucket->put(item(b.bucket->now()))) ++admitted;
+  }
+  CHECK(admitted > 50);  // the walk admitted many, yet never beyond the rates:
+  CHECK(pyrate_test::respects_rates(pyrate_test::all_slots(*b.bucket), rates));
+}
+
+TEST_CASE("SQLiteBucket: a clock stepped backwards still refuses after a restart") {
+  ScratchDir dir;
+  const std::string path = dir.file("steps.db");
+  auto clock = std::make_shared<FakeClock>(5'000'000);
+  {
+    SQLiteBucket bucket({Rate(2, 60'000)}, at(path));
+    bucket.set_clock(clock);
+    REQUIRE(bucket.put(item(bucket.now())));
+    REQUIRE(bucket.put(item(bucket.now())));
+  }
+  clock->set(5'000'000 - Duration::Hour * 1);  // the next process starts with an earlier clock
+  SQLiteBucket bucket({Rate(2, 60'000)}, at(path));
+  bucket.set_clock(clock);
+  CHECK_FALSE(bucket.put(item(bucket.now())));
+  CHECK(bucket.waiting(item(bucket.now())) == 60'001);  // measured from the newest slot
+  CHECK(bucket.count() == 2);
+}
+
+// --- The database file ----------------------------------------------------------------------
+
+TEST_CASE("SQLiteBucket: slots persist when the bucket is closed and reopened") {
+  ScratchDir dir;
+  const std::string path = dir.file("persist.db");
+  auto clock = std::make_shared<FakeClock>(10'000);
+  for (const auto durability :
+       {pyrate::Durability::Off, pyrate::Durability::Normal, pyrate::Durability::Full}) {
+    SQLiteOptions options = at(path);
+    options.durability = durability;
+    {
+      SQLiteBucket bucket({Rate(3, 1000)}, options);
+      bucket.set_clock(clock);
+      bucket.flush();
+      REQUIRE(bucket.put(item(10'000, 2, "first")));
+      REQUIRE(bucket.put(item(10'100, 1, "second")));
+    }
+    SQLiteBucket reopened({Rate(3, 1000)}, options);
+    CHECK(reopened.count() == 3);
+    CHECK(reopened.peek(0)->name == "second");
+    CHECK(reopened.peek(2)->name == "first");
+    CHECK(reopened.peek(2)->timestamp == 10'000);
+    CHECK_FALSE(reopened.put(item(10'500)));
+    CHECK(reopened.put(item(11'001)));
+  }
+}
+
+TEST_CASE("SQLiteBucket: many buckets in one file are independent") {
+  ScratchDir dir;
+  const std::string path = dir.file("many.db");
+  SQLiteBucket a({Rate(2, 1000)}, at(path, "a"));
+  SQLiteBucket b({Rate(3, 1000)}, at(path, "b"));
+  REQUIRE(a.put(item(0, 2)));
+  CHECK_FALSE(a.put(item(1)));
+  CHECK(b.put(item(1, 3)));
+  CHECK(a.count() == 2);
+  CHECK(b.count() == 3);
+  a.flush();
+  CHECK(a.count() == 0);
+  CHECK(b.count() == 3);
+  REQUIRE(a.put(item(5000)));
+  CHECK(b.leak(5000) == 3);
+  CHECK(a.count() == 1);
+  CHECK(a.peek(0)->timestamp == 5000);
+  // One bucket's clamp does not reach another: b's newest slot was at 1.
+  CHECK(b.put(item(1)));
+  CHECK(b.peek(0)->timestamp == 1);
+}
+
+TEST_CASE("SQLiteBucket: bucket keys and item names are data, whatever their bytes") {
+  ScratchDir dir;
+  const std::string path = dir.file("keys.db");
+  const std::vector<std::string> keys{"it's",
+                                      "say \"hi\"",
+                                      "x'; DROP TABLE slots; --",
+                                      "100%",
+                                      "_",
+                                      "\xc3\xbc"
+                                      "n\xc3\xaf"
+                                      "c\xc3\xb8"
+                                      "d\xc3\xa9 \xf0\x9f\x9a\xa6",
+                                      std::string("nul\0byte", 8),
+                                      "nul",
+                                      "",
+                                      "?1",
+                                      "\\",
+                                      "a,b/c"};
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    SQLiteBucket bucket({Rate(100, 1000)}, at(path, keys[i]));
+    CHECK(bucket.bucket_name() == keys[i]);
+    REQUIRE(bucket.put(item(0, static_cast<std::int64_t>(i) + 1, keys[i])));
+  }
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    SQLiteBucket bucket({Rate(100, 1000)}, at(path, keys[i]));
+    CHECK(bucket.count() == static_cast<std::int64_t>(i) + 1);
+    CHECK(bucket.peek(0)->name == keys[i]);
+  }
+  const std::vector<pyrate::StoredBucket> stored = pyrate::list_sqlite_buckets(path);
+  REQUIRE(stored.size() == keys.size());
+  std::vector<std::string> sorted = keys;
+  std::sort(sorted.begin(), sorted.end());
+  for (std::size_t i = 0; i < sorted.size(); ++i) CHECK(stored[i].name == sorted[i]);
+}
+
+TEST_CASE("SQLiteBucket: the file records each bucket's rates, the last ones opened with") {
+  ScratchDir dir;
+  const std::string path = dir.file("rates.db");
+  CHECK(pyrate::list_sqlite_buckets(path).empty());
+  {
+    SQLiteBucket api({Rate(100, Duration::Minute), Rate(5, Duration::Second)}, at(path, "api"));
+    SQLiteBucket db({Rate(1, 250)}, at(path, "db"));
+  }
+  std::vector<pyrate::StoredBucket> stored = pyrate::list_sqlite_buckets(path);
+  REQUIRE(stored.size() == 2);
+  CHECK(stored[0].name == "api");
+  CHECK(stored[0].rates == std::vector<Rate>{Rate(5, 1000), Rate(100, 60'000)});
+  CHECK(stored[1].name == "db");
+  CHECK(stored[1].rates == std::vector<Rate>{Rate(1, 250)});
+  { SQLiteBucket api({Rate(7, Duration::Hour)}, at(path, "api")); }
+  stored = pyrate::list_sqlite_buckets(path);
+  CHECK(stored[0].rates == std::vector<Rate>{Rate(7, 3'600'000)});
+}
+
+TEST_CASE("SQLiteBucket: list_sqlite_buckets of a missing file lists nothing and creates nothing") {
+  ScratchDir dir;
+  const std::string path = dir.file("absent.db");
+  CHECK(pyrate::list_sqlite_buckets(path).empty());
+  CHECK_FALSE(pyrate_test::exists(path));
+  CHECK(std::filesystem::is_empty(dir.path()));
+  CHECK(pyrate::list_sqlite_buckets("").empty());
+  CHECK(pyrate::list_sqlite_buckets(":memory:").empty());
+}
+
+TEST_CASE("SQLiteBucket: list_sqlite_buckets leaves no files beside the database") {
+  ScratchDir dir;
+  const std::string path = dir.file("listed.db");
+  { SQLiteBucket bucket({Rate(1, 1000)}, at(path)); }
+  REQUIRE(std::distance(std::filesystem::directory_iterator(dir.path()), {}) == 1);
+  CHECK(pyrate::list_sqlite_buckets(path).size() == 1);
+  CHECK(std::distance(std::filesystem::directory_iterator(dir.path()), {}) == 1);
+}
+
+TEST_CASE("SQLiteBucket: db_path \"\" is a new temporary file that close deletes") {
+  SQLiteBucket bucket({Rate(5, 1000)});
+  const std::string path = bucket.db_path();
+  CHECK(std::filesystem::path(path).is_absolute());
+  CHECK(std::filesystem::path(path).parent_path() ==
+        std::filesystem::absolute(std::filesystem::temp_directory_path()));
+  REQUIRE(pyrate_test::exists(path));
+  REQUIRE(bucket.put(item(0)));
+  REQUIRE(pyrate_test::exists(path + "-wal"));
+  SQLiteBucket other({Rate(5, 1000)});
+  CHECK(other.db_path() != path);
+  CHECK(other.count() == 0);
+  bucket.close();
+  CHECK(bucket.db_path() == path);
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    CHECK_FALSE(pyrate_test::exists(path + suffix));
+  }
+}
+
+TEST_CASE("SQLiteBucket: destroying a bucket deletes its temporary file") {
+  std::string path;
+  {
+    SQLiteBucket bucket({Rate(5, 1000)});
+    path = bucket.db_path();
+    REQUIRE(bucket.put(item(0)));
+  }
+  CHECK_FALSE(pyrate_test::exists(path));
+  CHECK_FALSE(pyrate_test::exists(path + "-wal"));
+}
+
+TEST_CASE("SQLiteBucket: db_path is made absolute, and a file given by path survives close") {
+  ScratchDir dir;
+  const auto relative = std::filesystem::relative(dir.path() / "rel.db");
+  REQUIRE(relative.is_relative());
+  SQLiteBucket bucket({Rate(5, 1000)}, at(relative.string()));
+  CHECK(bucket.db_path() == std::filesystem::absolute(relative).string());
+  bucket.close();
+  CHECK(pyrate_test::exists(dir.file("rel.db")));
+}
+
+TEST_CASE("SQLiteBucket: \":memory:\" is a private in-memory database") {
+  SQLiteBucket a({Rate(2, 1000)}, at(":memory:"));
+  SQLiteBucket b({Rate(2, 1000)}, at(":memory:"));
+  CHECK(a.db_path() == ":memory:");
+  REQUIRE(a.put(item(0, 2)));
+  CHECK_FALSE(a.put(item(1)));
+  CHECK(b.count() == 0);
+  CHECK_FALSE(pyrate_test::exists(":memory:"));
+  CHECK(a.limiter_lock() == nullptr);
+}
+
+TEST_CASE("SQLiteBucket: multiprocess with \":memory:\" throws invalid_argument") {
+  SQLiteOptions options = at(":memory:");
+  options.multiprocess = true;
+  CHECK_THROWS_AS(SQLiteBucket({Rate(1, 1000)}, options), std::invalid_argument);
+}
+
+TEST_CASE("SQLiteBucket: bad options throw invalid_argument and create nothing") {
+  ScratchDir dir;
+  SQLiteOptions negative = at(dir.file("negative.db"));
+  negative.busy_timeout = std::chrono::milliseconds(-1);
+  CHECK_THROWS_AS(SQLiteBucket({Rate(1, 1000)}, negative), std::invalid_argument);
+  CHECK_THROWS_AS(SQLiteBucket({Rate(1, 1000)}, at(dir.file(std::string("nul\0.db", 6)))),
+                  std::invalid_argument);
+  CHECK(std::filesystem::is_empty(dir.path()));
+}
+
+TEST_CASE("SQLiteBucket: limiter_lock is an interprocess lock only with multiprocess") {
+  ScratchDir dir;
+  SQLiteBucket single({Rate(1, 1000)}, at(dir.file("lock.db")));
+  CHECK(single.limiter_lock() == nullptr);
+  SQLiteOptions options = at(dir.file("lock.db"));
+  options.multiprocess = true;
+  SQLiteBucket shared({Rate(1, 1000)}, options);
+  pyrate::LimiterLock* lock = shared.limiter_lock();
+  REQUIRE(lock != nullptr);
+  CHECK(dynamic_cast<pyrate::InterprocessLock*>(lock) != nullptr);
+  lock->lock();
+  lock->unlock();
+  shared.close();
+  CHECK(shared.limiter_lock() == lock);
+}
+
+TEST_CASE("SQLiteBucket: create_sqlite_limiter limits through a file that keeps the limit") {
+  ScratchDir dir;
+  const std::string path = dir.file("limiter.db");
+  const pyrate::AcquireOptions no_wait{1, false, std::nullopt};
+  {
+    auto limiter = pyrate::create_sqlite_limiter(3, 60'000, path, "api");
+    CHECK(limiter->try_acquire("x", no_wait));
+    CHECK(limiter->try_acquire("x", no_wait));
+    CHECK(limiter->try_acquire("x", no_wait));
+    CHECK_FALSE(limiter->try_acquire("x", no_wait));
+  }
+  auto restarted = pyrate::create_sqlite_limiter(3, 60'000, path, "api");
+  CHECK_FALSE(restarted->try_acquire("x", no_wait));
+  const auto stored = pyrate::list_sqlite_buckets(path);
+  REQUIRE(stored.size() == 1);
+  CHECK(stored[0].name == "api");
+  CHECK(stored[0].rates == std::vector<Rate>{Rate(3, 60'000)});
+}

@@ -35,11 +35,32 @@ struct SQLiteOptions {
   std::chrono::milliseconds busy_timeout{5000};
 };
 
+// A bucket whose slots live in an SQLite database file, so that its limits survive restarts
+// and hold across every process that opens the same file and bucket.
+//
+// Timestamps are wall-clock Unix milliseconds (SystemClock) so that they mean the same in the
+// next process. Clock steps: a put whose item is older than the bucket's newest slot (the wall
+// clock stepped backwards, in this process or in another one sharing the bucket) is checked
+// and recorded as if stamped with the newest slot's timestamp. So the recorded timestamps never
+// decrease, and a step backwards admits nothing beyond the limits: the window stays where the
+// newest slot put it until the clock catches up. (A step forwards frees the windows early,
+// as it would for any clock-based limit.)
+//
+// Every call is one SQLite transaction on the bucket's own connection: put() holds the file's
+// write lock from reading the window to committing the new slot, so processes sharing a
+// bucket never both take its last slot. A put() that returns true has committed its slot;
+// one that fails throws StorageError and has recorded nothing.
+//
+// Costs: put, count, count_since and peek take a few index seeks, O(log n) in the slots held
+// (the window is never scanned); an item of any weight is one row; leak takes O(removed).
+//
+// Thread-safe: calls on one bucket are serialised.
 class SQLiteBucket final : public AbstractBucket {
  public:
   // Opens (creating if needed) the database and the bucket, migrating an older schema, and
   // records `rates` as the bucket's rate list. Timestamps come from a SystemClock.
-  // Throws std::invalid_argument for an invalid rate list, or multiprocess with ":memory:";
+  // Throws std::invalid_argument for an invalid rate list, a negative busy_timeout, a db_path
+  // holding a NUL byte, or multiprocess with ":memory:";
   // SchemaError for a file from a newer schema version (left untouched); StorageError, naming
   // the path and the cause, when the file cannot be opened, created or written, or is not a
   // database.
@@ -64,7 +85,8 @@ class SQLiteBucket final : public AbstractBucket {
   std::int64_t count() override;
   std::optional<RateItem> peek(std::int64_t index) override;
   LimiterLock* limiter_lock() override;
-  // Closes the database (deleting a temporary file). Idempotent.
+  // Closes the database (deleting a temporary file, with the files SQLite keeps beside it).
+  // Idempotent; never throws. db_path() and limiter_lock() stay valid until destruction.
   void close() override;
 
  private:
@@ -74,12 +96,13 @@ class SQLiteBucket final : public AbstractBucket {
 
 // A bucket as recorded in a database file.
 struct StoredBucket {
-  std::string name;          // the bucket's key
-  std::vector<Rate> rates;   // the rate list it was last opened with
+  std::string name;         // the bucket's key
+  std::vector<Rate> rates;  // the rate list it was last opened with
 };
 
-// Lists the buckets recorded in the database at `db_path`, ordered by name. A file that
-// does not exist lists nothing and is not created. Throws SchemaError for a newer schema,
+// Lists the buckets recorded in the database at `db_path`, ordered by name (bytewise). A file
+// that does not exist lists nothing and is not created; so do "" and ":memory:", which name no
+// shared file. Only reads the file. Throws SchemaError for a newer schema,
 // StorageError when the file cannot be read or is not a database.
 std::vector<StoredBucket> list_sqlite_buckets(const std::string& db_path);
 

@@ -1,0 +1,127 @@
+// Test support for SQLiteBucket: scratch directories, file contents, forked children (also
+// run as an unprivileged user), and a check that a bucket's recorded log respects its rates.
+#pragma once
+
+#include <grp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <pyrate/pyrate.hpp>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace pyrate_test {
+
+// A new directory under the system's temporary directory, removed with its contents.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "pyrate-test-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      throw std::system_error(errno, std::generic_category(), "mkdtemp");
+    }
+    path_ = pattern;
+  }
+  ~ScratchDir() {
+    std::error_code ignored;
+    std::filesystem::permissions(path_, std::filesystem::perms::owner_all,
+                                 std::filesystem::perm_options::add, ignored);
+    std::filesystem::remove_all(path_, ignored);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// The bytes of a file; empty when it cannot be read.
+inline std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+inline bool exists(const std::string& path) {
+  std::error_code ignored;
+  return std::filesystem::exists(path, ignored);
+}
+
+// Forks a child that runs `body` and exits with its result (an exception exits 100); returns
+// the child's exit code, or 128 + signal when a signal ended it. The child never returns into
+// the test runner.
+template <class Body>
+int run_in_child(Body body) {
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::system_error(errno, std::generic_category(), "fork");
+  if (pid == 0) {
+    int code = 100;
+    try {
+      code = body();
+    } catch (const std::exception& error) {
+      std::fprintf(stderr, "child: %s\n", error.what());
+    } catch (...) {
+    }
+    std::fflush(nullptr);
+    ::_exit(code);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Runs `body` as a user whom file permissions bind: as is when the tests run unprivileged, in
+// a child switched to "nobody" (uid and gid 65534) when they run as root, whom permission bits
+// do not stop. Returns `body`'s result.
+template <class Body>
+int run_unprivileged(Body body) {
+  if (::geteuid() != 0) return body();
+  return run_in_child([&] {
+    constexpr unsigned kNobody = 65534;
+    if (::setgroups(0, nullptr) != 0 || ::setgid(kNobody) != 0 || ::setuid(kNobody) != 0) {
+      std::perror("dropping privileges");
+      return 101;
+    }
+    return body();
+  });
+}
+
+// Every slot of a bucket, oldest first.
+inline std::vector<pyrate::RateItem> all_slots(pyrate::AbstractBucket& bucket) {
+  std::vector<pyrate::RateItem> slots;
+  for (std::int64_t i = bucket.count() - 1; i >= 0; --i) slots.push_back(*bucket.peek(i));
+  return slots;
+}
+
+// True when the timestamps of `slots` never decrease and no window [t - interval, t] ending at
+// a slot holds more slots than the rate's limit, for every rate.
+inline bool respects_rates(const std::vector<pyrate::RateItem>& slots,
+                           const std::vector<pyrate::Rate>& rates) {
+  for (std::size_t i = 1; i < slots.size(); ++i) {
+    if (slots[i].timestamp < slots[i - 1].timestamp) return false;
+  }
+  for (const pyrate::Rate& rate : rates) {
+    std::size_t first = 0;
+    for (std::size_t last = 0; last < slots.size(); ++last) {
+      while (slots[first].timestamp < slots[last].timestamp - rate.interval) ++first;
+      if (static_cast<std::int64_t>(last - first + 1) > rate.limit) return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace pyrate_test
