@@ -25,7 +25,7 @@ struct AcquireOptions {
   bool blocking = true;
   // With blocking: the longest to wait, locks included; none (the default) waits for as long
   // as it takes.
-  std::optional<std::chrono::milliseconds> timeout;
+  std::optional<std::chrono::milliseconds> timeout = std::nullopt;
 };
 
 // Admits items into the buckets of a BucketFactory. Thread-safe: callers are served one at a
