@@ -27,6 +27,15 @@ void check_options(const AcquireOptions& options) {
   }
 }
 
+// `ms` milliseconds after `from`, saturating at the farthest representable time, so that a huge
+// timeout or wait means "as long as it takes" instead of overflowing into the past.
+SteadyClock::time_point after(SteadyClock::time_point from, Millis ms) {
+  const auto room =
+      std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::time_point::max() - from);
+  if (ms >= room.count()) return SteadyClock::time_point::max();
+  return from + std::chrono::milliseconds(ms);
+}
+
 // Locks `lock`, giving up at `deadline` when there is one.
 template <class Lock>
 bool lock_until(Lock& lock, const std::optional<SteadyClock::time_point>& deadline) {
@@ -68,7 +77,7 @@ Limiter::Outcome Limiter::acquire(std::string_view name, const AcquireOptions& o
   if (options.weight == 0) return Outcome::kAdmitted;
 
   std::optional<SteadyClock::time_point> deadline;
-  if (options.timeout) deadline = SteadyClock::now() + *options.timeout;
+  if (options.timeout) deadline = after(SteadyClock::now(), options.timeout->count());
 
   std::unique_lock own_lock(mutex_, std::defer_lock);
   if (!lock_until(own_lock, deadline)) return Outcome::kRefused;
@@ -89,8 +98,8 @@ Limiter::Outcome Limiter::acquire(std::string_view name, const AcquireOptions& o
     if (wait < 0) return Outcome::kNeverFits;
 
     const auto now = SteadyClock::now();
-    if (deadline && now + std::chrono::milliseconds(wait) > *deadline) return Outcome::kRefused;
-    auto wake_at = now + std::chrono::milliseconds(wait + buffer_ms_);
+    if (deadline && after(now, wait) > *deadline) return Outcome::kRefused;
+    auto wake_at = after(after(now, wait), buffer_ms_);
     if (deadline) wake_at = std::min(wake_at, *deadline);
 
     if (bucket_lock) bucket_lock.unlock();
