@@ -67,6 +67,7 @@ struct InterprocessLock::Impl {
   bool held_after(int result) {
     switch (result) {
       case 0:
+        object->holder().store(pthread_self(), std::memory_order_relaxed);
         return true;
       case EOWNERDEAD: {
         const int repaired = pthread_mutex_consistent(object->mutex());
@@ -75,6 +76,7 @@ struct InterprocessLock::Impl {
                              ": cannot repair it after its holder died: " +
                              std::generic_category().message(repaired));
         }
+        object->holder().store(pthread_self(), std::memory_order_relaxed);
         return true;
       }
       case EBUSY:
@@ -113,8 +115,16 @@ bool InterprocessLock::try_lock_until(std::chrono::steady_clock::time_point dead
   return impl_->held_after(clock_lock(impl_->object->mutex(), until));
 }
 
+// The holder record lets a thread that does not hold the lock be refused before the mutex is
+// touched (keeping the misuse away from ThreadSanitizer's view of the mutex); a child process
+// inherits its parent's record, so the error-checking mutex remains the final judge.
 void InterprocessLock::unlock() {
-  const int result = pthread_mutex_unlock(impl_->object->mutex());
+  std::atomic<pthread_t>& holder = impl_->object->holder();
+  int result = EPERM;
+  if (holder.load(std::memory_order_relaxed) == pthread_self()) {
+    holder.store(0, std::memory_order_relaxed);
+    result = pthread_mutex_unlock(impl_->object->mutex());
+  }
   if (result == EPERM) {
     throw std::system_error(
         std::make_error_code(std::errc::operation_not_permitted),

@@ -57,9 +57,12 @@ class LockObject {
 
   const std::string& name() const { return name_; }
   pthread_mutex_t* mutex() { return &block_->mutex; }
+  // The thread of this process that holds the mutex, or 0, as recorded by its users.
+  std::atomic<pthread_t>& holder() { return holder_; }
 
  private:
   std::string name_;
+  std::atomic<pthread_t> holder_{0};
   boost::interprocess::mapped_region region_;
   SharedLockBlock* block_ = nullptr;
 };
