@@ -93,7 +93,7 @@ class Limiter {
 
   std::shared_ptr<BucketFactory> factory_;
   Millis buffer_ms_;
-  std::timed_mutex mutex_;
+  std::mutex mutex_;
 };
 
 // A Limiter over a new InMemoryBucket of `rate_per_duration` per `duration` ms.
