@@ -31,10 +31,6 @@ void busy_for(std::chrono::nanoseconds duration) {
   }
 }
 
-void sleep_until_set(const std::atomic<bool>& flag) {
-  while (!flag.load()) std::this_thread::sleep_for(1ms);
-}
-
 // What lockers sharing memory see of each other inside the critical section.
 struct ExclusionRecord {
   static constexpr int kMaxKilled = 4096;
