@@ -14,7 +14,7 @@ AbstractBucket::AbstractBucket(std::vector<Rate> rates) : rates_(std::move(rates
         "invalid rate list " + to_string(rates_) +
         ": intervals and limits must strictly increase and limit/interval must not increase");
   }
-  clock_.store(std::make_shared<MonotonicClock>());
+  set_clock(std::make_shared<MonotonicClock>());
 }
 
 AbstractBucket::~AbstractBucket() = default;
@@ -42,10 +42,15 @@ void AbstractBucket::set_failing_rate(std::optional<Rate> rate) {
 
 void AbstractBucket::set_clock(std::shared_ptr<Clock> clock) {
   if (!clock) throw std::invalid_argument("set_clock: clock must not be null");
-  clock_.store(std::move(clock));
+  std::lock_guard lock(clocks_mutex_);
+  Clock* const current = clock.get();
+  if (std::find(clocks_.begin(), clocks_.end(), clock) == clocks_.end()) {
+    clocks_.push_back(std::move(clock));
+  }
+  clock_.store(current, std::memory_order_release);
 }
 
-Millis AbstractBucket::now() { return clock_.load()->now(); }
+Millis AbstractBucket::now() { return clock_.load(std::memory_order_acquire)->now(); }
 
 Millis AbstractBucket::waiting(const RateItem& item) {
   throw_if_closed("waiting");

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <vector>
 
@@ -38,7 +39,8 @@ class AbstractBucket {
   // positive weight, after flush(), and before any put().
   std::optional<Rate> failing_rate() const;
 
-  // Replaces the source of now(). The bucket shares ownership of `clock`.
+  // Replaces the source of now(). The bucket shares ownership of `clock`, and keeps every clock
+  // it was given until it is destroyed.
   // Throws std::invalid_argument for a null clock.
   void set_clock(std::shared_ptr<Clock> clock);
 
@@ -100,7 +102,11 @@ class AbstractBucket {
  private:
   std::vector<Rate> rates_;
   std::atomic<int> failing_rate_index_{-1};
-  std::atomic<std::shared_ptr<Clock>> clock_;
+  // now() reads clock_ without taking a reference; every clock ever set stays in clocks_, so a
+  // now() under way on a replaced clock never outlives it.
+  std::atomic<Clock*> clock_{nullptr};
+  std::mutex clocks_mutex_;
+  std::vector<std::shared_ptr<Clock>> clocks_;
   std::atomic<bool> closed_{false};
 };
 
