@@ -14,6 +14,7 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <pyrate/interprocess_lock.hpp>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -125,7 +126,7 @@ class PyrateProcess {
   int err_fd_ = -1;
 };
 
-Outcome pyrate(const std::vector<std::string>& arguments, const Environment& env = {}) {
+Outcome run_pyrate(const std::vector<std::string>& arguments, const Environment& env = {}) {
   return PyrateProcess(arguments, env).wait();
 }
 
@@ -139,8 +140,17 @@ class Scratch {
     }
     path_ = pattern;
   }
+  // Removes the directory, and the lock objects of the database files in it.
   ~Scratch() {
     std::error_code ignored;
+    for (const auto& entry : fs::recursive_directory_iterator(path_, ignored)) {
+      if (entry.path().extension() != ".db") continue;
+      try {
+        pyrate::InterprocessLock::remove(entry.path().string());
+      } catch (const std::exception&) {
+        // Not a database the command opened.
+      }
+    }
     fs::remove_all(path_, ignored);
   }
   const fs::path& path() const { return path_; }
@@ -175,7 +185,7 @@ Environment isolated(const Scratch& scratch) {
 
 // The "held" count `status --json` reports for the bucket `name`, or nullopt if it is absent.
 std::optional<long> held_slots(const std::string& db, const std::string& name) {
-  const Outcome status = pyrate({"status", "--db", db, "--json"});
+  const Outcome status = run_pyrate({"status", "--db", db, "--json"});
   REQUIRE(status.exit_code == 0);
   const std::regex entry("\"name\": \"" + name + "\",\\s*\"held\": (\\d+)");
   std::smatch match;
@@ -190,23 +200,23 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }  // namespace
 
 TEST_CASE("--version prints the version and exits 0") {
-  const Outcome outcome = pyrate({"--version"});
+  const Outcome outcome = run_pyrate({"--version"});
   CHECK(outcome.exit_code == 0);
   CHECK_THAT(outcome.out, StartsWith("pyrate ") && EndsWith("\n"));
   CHECK(outcome.err.empty());
 }
 
 TEST_CASE("--help is there for the command and for every subcommand") {
-  const Outcome general = pyrate({"--help"});
+  const Outcome general = run_pyrate({"--help"});
   CHECK(general.exit_code == 0);
   CHECK_THAT(general.out, Contains("usage: pyrate"));
   for (const std::string subcommand : {"acquire", "exec", "status", "flush", "leak", "demo"}) {
     INFO(subcommand);
-    const Outcome help = pyrate({subcommand, "--help"});
+    const Outcome help = run_pyrate({subcommand, "--help"});
     CHECK(help.exit_code == 0);
     CHECK_THAT(help.out, StartsWith("usage: pyrate " + subcommand));
     CHECK(help.err.empty());
-    CHECK(pyrate({"help", subcommand}).out == help.out);
+    CHECK(run_pyrate({"help", subcommand}).out == help.out);
   }
 }
 
@@ -234,8 +244,9 @@ TEST_CASE("concurrent acquire processes on one file admit exactly the limit") {
 
 TEST_CASE("acquire --no-wait on a full window exits 1 with one line saying why") {
   const Scratch scratch;
-  REQUIRE(pyrate({"acquire", "--db", scratch.db(), "--rate", "1/h"}).exit_code == 0);
-  const Outcome refused = pyrate({"acquire", "--db", scratch.db(), "--rate", "1/h", "--no-wait"});
+  REQUIRE(run_pyrate({"acquire", "--db", scratch.db(), "--rate", "1/h"}).exit_code == 0);
+  const Outcome refused =
+      run_pyrate({"acquire", "--db", scratch.db(), "--rate", "1/h", "--no-wait"});
   CHECK(refused.exit_code == 1);
   CHECK(line_count(refused.err) == 1);
   CHECK_THAT(refused.err, Contains("refused") && Contains("limit=1/1.0h"));
@@ -245,9 +256,9 @@ TEST_CASE("acquire --no-wait on a full window exits 1 with one line saying why")
 TEST_CASE("a blocking acquire waits for the window to slide, then is admitted") {
   const Scratch scratch;
   const std::vector<std::string> acquire{"acquire", "--db", scratch.db(), "--rate", "1/s"};
-  REQUIRE(pyrate(acquire).exit_code == 0);
+  REQUIRE(run_pyrate(acquire).exit_code == 0);
   const auto start = std::chrono::steady_clock::now();
-  const Outcome waited = pyrate(acquire);
+  const Outcome waited = run_pyrate(acquire);
   CHECK(waited.exit_code == 0);
   CHECK(seconds_since(start) > 0.5);
   // The first slot had left the window, so the second acquire leaked it.
@@ -256,9 +267,9 @@ TEST_CASE("a blocking acquire waits for the window to slide, then is admitted") 
 
 TEST_CASE("acquire with a --timeout shorter than the wait exits 1 without taking a slot") {
   const Scratch scratch;
-  REQUIRE(pyrate({"acquire", "--db", scratch.db(), "--rate", "1/min"}).exit_code == 0);
+  REQUIRE(run_pyrate({"acquire", "--db", scratch.db(), "--rate", "1/min"}).exit_code == 0);
   const Outcome timed_out =
-      pyrate({"acquire", "--db", scratch.db(), "--rate", "1/min", "--timeout", "300ms"});
+      run_pyrate({"acquire", "--db", scratch.db(), "--rate", "1/min", "--timeout", "300ms"});
   CHECK(timed_out.exit_code == 1);
   CHECK(line_count(timed_out.err) == 1);
   CHECK_THAT(timed_out.err, Contains("300ms"));
@@ -269,23 +280,23 @@ TEST_CASE("acquire with a --timeout long enough waits and is admitted") {
   const Scratch scratch;
   const std::vector<std::string> acquire{"acquire", "--db",      scratch.db(), "--rate",
                                          "1/500ms", "--timeout", "10s"};
-  REQUIRE(pyrate(acquire).exit_code == 0);
-  CHECK(pyrate(acquire).exit_code == 0);
+  REQUIRE(run_pyrate(acquire).exit_code == 0);
+  CHECK(run_pyrate(acquire).exit_code == 0);
 }
 
 TEST_CASE("--weight takes that many slots, all or nothing") {
   const Scratch scratch;
   const std::vector<std::string> acquire{"acquire", "--db",      scratch.db(), "--rate",
                                          "5/h",     "--no-wait", "--weight",   "3"};
-  CHECK(pyrate(acquire).exit_code == 0);
+  CHECK(run_pyrate(acquire).exit_code == 0);
   CHECK(held_slots(scratch.db(), "default") == 3);
-  CHECK(pyrate(acquire).exit_code == 1);
+  CHECK(run_pyrate(acquire).exit_code == 1);
   CHECK(held_slots(scratch.db(), "default") == 3);
 }
 
 TEST_CASE("a weight no rate can ever hold exits 1 with a message and writes nothing") {
   const Scratch scratch;
-  const Outcome outcome = pyrate(
+  const Outcome outcome = run_pyrate(
       {"acquire", "--db", scratch.db(), "--rate", "5/s", "--rate", "100/min", "--weight", "6"});
   CHECK(outcome.exit_code == 1);
   CHECK(line_count(outcome.err) == 1);
@@ -295,40 +306,40 @@ TEST_CASE("a weight no rate can ever hold exits 1 with a message and writes noth
 
 TEST_CASE("rates given in any order are sorted by interval before they are checked") {
   const Scratch scratch;
-  CHECK(pyrate({"acquire", "--db", scratch.db(), "--rate", "100/min", "--rate", "5/s"}).exit_code ==
-        0);
-  const Outcome status = pyrate({"status", "--db", scratch.db()});
+  CHECK(run_pyrate({"acquire", "--db", scratch.db(), "--rate", "100/min", "--rate", "5/s"})
+            .exit_code == 0);
+  const Outcome status = run_pyrate({"status", "--db", scratch.db()});
   CHECK(status.out.find("per 1.0s") < status.out.find("per 1.0m"));
 }
 
 TEST_CASE("acquire also leaks the bucket's expired slots") {
   const Scratch scratch;
   const std::vector<std::string> acquire{"acquire", "--db", scratch.db(), "--rate", "5/100ms"};
-  REQUIRE(pyrate(acquire).exit_code == 0);
-  REQUIRE(pyrate(acquire).exit_code == 0);
+  REQUIRE(run_pyrate(acquire).exit_code == 0);
+  REQUIRE(run_pyrate(acquire).exit_code == 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  REQUIRE(pyrate(acquire).exit_code == 0);
+  REQUIRE(run_pyrate(acquire).exit_code == 0);
   CHECK(held_slots(scratch.db(), "default") == 1);
 }
 
 TEST_CASE("buckets with different names keep separate windows in one file") {
   const Scratch scratch;
   for (const std::string bucket : {"a", "b"}) {
-    CHECK(
-        pyrate({"acquire", "--db", scratch.db(), "--bucket", bucket, "--rate", "1/h", "--no-wait"})
-            .exit_code == 0);
+    CHECK(run_pyrate(
+              {"acquire", "--db", scratch.db(), "--bucket", bucket, "--rate", "1/h", "--no-wait"})
+              .exit_code == 0);
   }
-  CHECK(pyrate({"acquire", "--db", scratch.db(), "--bucket", "a", "--rate", "1/h", "--no-wait"})
+  CHECK(run_pyrate({"acquire", "--db", scratch.db(), "--bucket", "a", "--rate", "1/h", "--no-wait"})
             .exit_code == 1);
 }
 
 TEST_CASE("exec runs the command in place of pyrate and exits with its code") {
   const Scratch scratch;
   const Outcome seven =
-      pyrate({"exec", "--db", scratch.db(), "--rate", "5/h", "--", "sh", "-c", "exit 7"});
+      run_pyrate({"exec", "--db", scratch.db(), "--rate", "5/h", "--", "sh", "-c", "exit 7"});
   CHECK(seven.exit_code == 7);
   const Outcome echoed =
-      pyrate({"exec", "--db", scratch.db(), "--rate", "5/h", "--", "echo", "--rate", "hello"});
+      run_pyrate({"exec", "--db", scratch.db(), "--rate", "5/h", "--", "echo", "--rate", "hello"});
   CHECK(echoed.exit_code == 0);
   CHECK(echoed.out == "--rate hello\n");
   CHECK(held_slots(scratch.db(), "default") == 2);
@@ -336,13 +347,13 @@ TEST_CASE("exec runs the command in place of pyrate and exits with its code") {
 
 TEST_CASE("exec of a command that cannot be found exits 127 without taking a slot") {
   const Scratch scratch;
-  REQUIRE(pyrate({"acquire", "--db", scratch.db(), "--rate", "5/h"}).exit_code == 0);
-  const Outcome missing = pyrate(
+  REQUIRE(run_pyrate({"acquire", "--db", scratch.db(), "--rate", "5/h"}).exit_code == 0);
+  const Outcome missing = run_pyrate(
       {"exec", "--db", scratch.db(), "--rate", "5/h", "--", "pyrate-no-such-command-xyz", "arg"});
   CHECK(missing.exit_code == 127);
   CHECK(line_count(missing.err) == 1);
   CHECK_THAT(missing.err, Contains("pyrate-no-such-command-xyz") && Contains("not found"));
-  const Outcome missing_path = pyrate(
+  const Outcome missing_path = run_pyrate(
       {"exec", "--db", scratch.db(), "--rate", "5/h", "--", (scratch.path() / "nope").string()});
   CHECK(missing_path.exit_code == 127);
   CHECK(held_slots(scratch.db(), "default") == 1);
@@ -354,7 +365,7 @@ TEST_CASE("exec of a file that is not executable exits 126 without taking a slot
   std::ofstream(script) << "#!/bin/sh\nexit 0\n";
   fs::permissions(script, fs::perms::owner_read | fs::perms::owner_write);
   const Outcome outcome =
-      pyrate({"exec", "--db", scratch.db(), "--rate", "5/h", "--", script.string()});
+      run_pyrate({"exec", "--db", scratch.db(), "--rate", "5/h", "--", script.string()});
   CHECK(outcome.exit_code == 126);
   CHECK(line_count(outcome.err) == 1);
   CHECK_FALSE(fs::exists(scratch.db()));
@@ -362,9 +373,9 @@ TEST_CASE("exec of a file that is not executable exits 126 without taking a slot
 
 TEST_CASE("exec refused exits 1 without running the command") {
   const Scratch scratch;
-  REQUIRE(pyrate({"acquire", "--db", scratch.db(), "--rate", "1/h"}).exit_code == 0);
+  REQUIRE(run_pyrate({"acquire", "--db", scratch.db(), "--rate", "1/h"}).exit_code == 0);
   const fs::path marker = scratch.path() / "ran";
-  const Outcome refused = pyrate(
+  const Outcome refused = run_pyrate(
       {"exec", "--db", scratch.db(), "--rate", "1/h", "--no-wait", "--", "touch", marker.string()});
   CHECK(refused.exit_code == 1);
   CHECK(line_count(refused.err) == 1);
@@ -374,11 +385,11 @@ TEST_CASE("exec refused exits 1 without running the command") {
 TEST_CASE("status shows held slots, a bar per rate and the wait for the next slot") {
   const Scratch scratch;
   for (int i = 0; i < 3; ++i) {
-    REQUIRE(pyrate({"acquire", "--db", scratch.db(), "--bucket", "api", "--rate", "3/min", "--rate",
-                    "10/h"})
+    REQUIRE(run_pyrate({"acquire", "--db", scratch.db(), "--bucket", "api", "--rate", "3/min",
+                        "--rate", "10/h"})
                 .exit_code == 0);
   }
-  const Outcome status = pyrate({"status", "--db", scratch.db()});
+  const Outcome status = run_pyrate({"status", "--db", scratch.db()});
   CHECK(status.exit_code == 0);
   CHECK(status.err.empty());
   CHECK_THAT(status.out, Contains("bucket \"api\": 3 slots held, next acquire waits"));
@@ -390,12 +401,12 @@ TEST_CASE("status shows held slots, a bar per rate and the wait for the next slo
 TEST_CASE("status --json lists every bucket by name, names escaped") {
   const Scratch scratch;
   const std::string odd = "quote\" back\\ tab\t";
-  REQUIRE(pyrate({"acquire", "--db", scratch.db(), "--bucket", odd, "--rate", "4/h"}).exit_code ==
-          0);
   REQUIRE(
-      pyrate({"acquire", "--db", scratch.db(), "--bucket", "plain", "--rate", "2/s"}).exit_code ==
+      run_pyrate({"acquire", "--db", scratch.db(), "--bucket", odd, "--rate", "4/h"}).exit_code ==
       0);
-  const Outcome status = pyrate({"status", "--db", scratch.db(), "--json"});
+  REQUIRE(run_pyrate({"acquire", "--db", scratch.db(), "--bucket", "plain", "--rate", "2/s"})
+              .exit_code == 0);
+  const Outcome status = run_pyrate({"status", "--db", scratch.db(), "--json"});
   CHECK(status.exit_code == 0);
   CHECK_THAT(status.out, StartsWith("{") && EndsWith("}\n"));
   CHECK_THAT(status.out, Contains("\"name\": \"quote\\\" back\\\\ tab\\t\""));
@@ -403,19 +414,19 @@ TEST_CASE("status --json lists every bucket by name, names escaped") {
   CHECK_THAT(status.out, Contains("{\"limit\": 4, \"interval_ms\": 3600000, \"used\": 1, "
                                   "\"next_free_ms\": "));
   CHECK_THAT(status.out, Contains("\"wait_ms\": 0"));
-  const Outcome one = pyrate({"status", "--db", scratch.db(), "--json", "--bucket", "plain"});
+  const Outcome one = run_pyrate({"status", "--db", scratch.db(), "--json", "--bucket", "plain"});
   CHECK_THAT(one.out, Contains("\"plain\"") && !Contains("quote"));
 }
 
 TEST_CASE("status of a file that does not exist lists nothing and creates nothing") {
   const Scratch scratch;
-  const Outcome text = pyrate({"status", "--db", scratch.db()});
+  const Outcome text = run_pyrate({"status", "--db", scratch.db()});
   CHECK(text.exit_code == 0);
   CHECK_THAT(text.out, Contains("no buckets"));
-  const Outcome json = pyrate({"status", "--db", scratch.db(), "--json"});
+  const Outcome json = run_pyrate({"status", "--db", scratch.db(), "--json"});
   CHECK(json.exit_code == 0);
   CHECK_THAT(json.out, Contains("\"buckets\": []"));
-  const Outcome by_default = pyrate({"status"}, isolated(scratch));
+  const Outcome by_default = run_pyrate({"status"}, isolated(scratch));
   CHECK(by_default.exit_code == 0);
   CHECK(scratch.entries().empty());
 }
@@ -423,16 +434,15 @@ TEST_CASE("status of a file that does not exist lists nothing and creates nothin
 TEST_CASE("flush empties one bucket and leaves the others") {
   const Scratch scratch;
   for (const std::string bucket : {"a", "b"}) {
-    REQUIRE(
-        pyrate({"acquire", "--db", scratch.db(), "--bucket", bucket, "--rate", "5/h"}).exit_code ==
-        0);
+    REQUIRE(run_pyrate({"acquire", "--db", scratch.db(), "--bucket", bucket, "--rate", "5/h"})
+                .exit_code == 0);
   }
-  const Outcome flushed = pyrate({"flush", "--db", scratch.db(), "--bucket", "a"});
+  const Outcome flushed = run_pyrate({"flush", "--db", scratch.db(), "--bucket", "a"});
   CHECK(flushed.exit_code == 0);
   CHECK_THAT(flushed.out, Contains("flushed 1 slot"));
   CHECK(held_slots(scratch.db(), "a") == 0);
   CHECK(held_slots(scratch.db(), "b") == 1);
-  const Outcome unknown = pyrate({"flush", "--db", scratch.db(), "--bucket", "zzz"});
+  const Outcome unknown = run_pyrate({"flush", "--db", scratch.db(), "--bucket", "zzz"});
   CHECK(unknown.exit_code == 0);
   CHECK_THAT(unknown.out, Contains("no bucket \"zzz\""));
 }
@@ -440,16 +450,16 @@ TEST_CASE("flush empties one bucket and leaves the others") {
 TEST_CASE("leak removes expired slots from every bucket, or from the one named") {
   const Scratch scratch;
   for (const std::string bucket : {"a", "b", "c"}) {
-    REQUIRE(pyrate({"acquire", "--db", scratch.db(), "--bucket", bucket, "--rate", "5/100ms"})
+    REQUIRE(run_pyrate({"acquire", "--db", scratch.db(), "--bucket", bucket, "--rate", "5/100ms"})
                 .exit_code == 0);
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  const Outcome one = pyrate({"leak", "--db", scratch.db(), "--bucket", "c"});
+  const Outcome one = run_pyrate({"leak", "--db", scratch.db(), "--bucket", "c"});
   CHECK(one.exit_code == 0);
   CHECK(line_count(one.out) == 1);
   CHECK(held_slots(scratch.db(), "c") == 0);
   CHECK(held_slots(scratch.db(), "a") == 1);
-  const Outcome all = pyrate({"leak", "--db", scratch.db()});
+  const Outcome all = run_pyrate({"leak", "--db", scratch.db()});
   CHECK(all.exit_code == 0);
   CHECK_THAT(all.out, Contains("leaked 1 expired slot from bucket \"a\""));
   CHECK_THAT(all.out, Contains("leaked 1 expired slot from bucket \"b\""));
@@ -466,28 +476,28 @@ TEST_CASE("the database is --db, else PYRATE_DB, else XDG_STATE_HOME, else HOME"
     env["PYRATE_DB"] = (scratch.path() / "env.db").string();
     auto arguments = acquire;
     arguments.insert(arguments.end(), {"--db", (scratch.path() / "flag.db").string()});
-    CHECK(pyrate(arguments, env).exit_code == 0);
+    CHECK(run_pyrate(arguments, env).exit_code == 0);
     CHECK(fs::exists(scratch.path() / "flag.db"));
     CHECK_FALSE(fs::exists(scratch.path() / "env.db"));
   }
   SECTION("PYRATE_DB wins over XDG_STATE_HOME") {
     env["PYRATE_DB"] = (scratch.path() / "env.db").string();
     env["XDG_STATE_HOME"] = (scratch.path() / "state").string();
-    CHECK(pyrate(acquire, env).exit_code == 0);
+    CHECK(run_pyrate(acquire, env).exit_code == 0);
     CHECK(fs::exists(scratch.path() / "env.db"));
     CHECK_FALSE(fs::exists(scratch.path() / "state"));
   }
   SECTION("an empty PYRATE_DB falls through to XDG_STATE_HOME, whose directories are created") {
     env["PYRATE_DB"] = "";
     env["XDG_STATE_HOME"] = (scratch.path() / "state").string();
-    CHECK(pyrate(acquire, env).exit_code == 0);
+    CHECK(run_pyrate(acquire, env).exit_code == 0);
     CHECK(fs::exists(scratch.path() / "state" / "pyrate" / "limits.db"));
     CHECK(held_slots((scratch.path() / "state" / "pyrate" / "limits.db").string(), "default") == 1);
   }
   SECTION("without either, ~/.local/state/pyrate/limits.db, directories created") {
-    CHECK(pyrate(acquire, env).exit_code == 0);
+    CHECK(run_pyrate(acquire, env).exit_code == 0);
     CHECK(fs::exists(scratch.path() / "home" / ".local" / "state" / "pyrate" / "limits.db"));
-    const Outcome status = pyrate({"status"}, env);
+    const Outcome status = run_pyrate({"status"}, env);
     CHECK_THAT(status.out, Contains("1/5 per 1.0h"));
   }
 }
@@ -528,7 +538,7 @@ TEST_CASE("bad input exits 2 with one line on stderr and writes nothing") {
     std::string shown;
     for (const std::string& argument : arguments) shown += argument + " ";
     INFO("pyrate " << shown);
-    const Outcome outcome = pyrate(arguments, env);
+    const Outcome outcome = run_pyrate(arguments, env);
     CHECK(outcome.exit_code == 2);
     CHECK(line_count(outcome.err) == 1);
     CHECK_THAT(outcome.err, StartsWith("pyrate: "));
@@ -547,13 +557,13 @@ TEST_CASE("an unwritable database path exits 2 with one line and writes nothing"
         std::vector<std::string>{"exec", "--db", below_file, "--rate", "5/s", "--", "true"},
         std::vector<std::string>{"acquire", "--db", (scratch.path() / "no" / "dir.db").string(),
                                  "--rate", "5/s"}}) {
-    const Outcome outcome = pyrate(arguments, isolated(scratch));
+    const Outcome outcome = run_pyrate(arguments, isolated(scratch));
     CHECK(outcome.exit_code == 2);
     CHECK(line_count(outcome.err) == 1);
   }
   Environment env = isolated(scratch);
   env["XDG_STATE_HOME"] = (file / "state").string();
-  const Outcome default_location = pyrate({"acquire", "--rate", "5/s"}, env);
+  const Outcome default_location = run_pyrate({"acquire", "--rate", "5/s"}, env);
   CHECK(default_location.exit_code == 2);
   CHECK(line_count(default_location.err) == 1);
   CHECK_THAT(default_location.err, Contains("cannot create"));
@@ -571,7 +581,7 @@ TEST_CASE("a file that is not a database exits 2 with one line and is left untou
         std::vector<std::string>{"flush", "--db", scratch.db()},
         std::vector<std::string>{"leak", "--db", scratch.db()}}) {
     INFO(arguments.front());
-    const Outcome outcome = pyrate(arguments);
+    const Outcome outcome = run_pyrate(arguments);
     CHECK(outcome.exit_code == 2);
     CHECK(line_count(outcome.err) == 1);
     CHECK(outcome.out.empty());
@@ -581,7 +591,7 @@ TEST_CASE("a file that is not a database exits 2 with one line and is left untou
 }
 
 TEST_CASE("demo shows workers sharing the limit across a restart and ends with the verdict") {
-  const Outcome demo = pyrate({"demo"});
+  const Outcome demo = run_pyrate({"demo"});
   INFO(demo.out << demo.err);
   CHECK(demo.exit_code == 0);
   CHECK(demo.err.empty());

@@ -10,7 +10,7 @@ namespace pyrate::cli {
 namespace {
 
 // How long after a second ends its row waits for reports still in the pipe.
-constexpr auto kReportLag = std::chrono::milliseconds(200);
+constexpr Millis kReportLagMs = 200;
 
 std::string cell(const char* format, auto value) {
   std::array<char, 32> text{};
@@ -21,7 +21,7 @@ std::string cell(const char* format, auto value) {
 }  // namespace
 
 AdmissionTable::AdmissionTable(std::ostream& out, bool live, int first_worker, int workers,
-                               SteadyTime start, int seconds)
+                               Millis start, int seconds)
     : out_(out),
       live_(live),
       first_worker_(first_worker),
@@ -41,8 +41,8 @@ std::vector<std::int64_t>& AdmissionTable::row(std::size_t index) {
 }
 
 void AdmissionTable::add(const Admission& admission) {
-  const std::int64_t since_start = admission.at_us - steady_micros(start_);
-  const auto second = static_cast<std::size_t>(std::max<std::int64_t>(0, since_start / 1'000'000));
+  const Millis since_start = admission.timestamp - start_;
+  const auto second = static_cast<std::size_t>(std::max<Millis>(0, since_start / 1000));
   const int column = admission.worker - first_worker_;
   if (column < 0 || column >= workers_) return;
   ++row(second)[static_cast<std::size_t>(column)];
@@ -57,10 +57,9 @@ std::string AdmissionTable::format_row(std::size_t index) {
   return text + cell("%7lld", static_cast<long long>(total));
 }
 
-void AdmissionTable::refresh(SteadyTime now) {
-  const auto elapsed = now - start_ - kReportLag;
-  const auto complete = static_cast<std::size_t>(
-      std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::seconds>(elapsed).count()));
+void AdmissionTable::refresh(Millis now) {
+  const auto complete =
+      static_cast<std::size_t>(std::max<Millis>(0, (now - start_ - kReportLagMs) / 1000));
   for (; printed_ < complete; ++printed_) {
     out_ << (live_ ? "\r\033[K" : "") << format_row(printed_) << '\n';
     drawn_.clear();

@@ -10,19 +10,21 @@
 
 namespace pyrate::cli {
 
-// Rows of one run, one per second since the run's start. On a terminal (`live`) the current
-// row is redrawn in place as admissions arrive; otherwise each row is printed once complete.
+// Rows of one run, one per second since the run's start, by the admissions' recorded
+// timestamps. On a terminal (`live`) the current row is redrawn in place as admissions
+// arrive; otherwise each row is printed once complete.
 class AdmissionTable {
  public:
-  // Prints the header. Workers are numbered `first_worker` to first_worker + workers - 1.
-  AdmissionTable(std::ostream& out, bool live, int first_worker, int workers, SteadyTime start,
+  // Prints the header. Workers are numbered `first_worker` to first_worker + workers - 1;
+  // `start` is the run's start (Unix ms); the run lasts `seconds`.
+  AdmissionTable(std::ostream& out, bool live, int first_worker, int workers, Millis start,
                  int seconds);
 
   void add(const Admission& admission);
 
-  // Prints the rows whose second ended a moment before `now` (reports may lag a little);
-  // when live, redraws the current one.
-  void refresh(SteadyTime now);
+  // Prints the rows whose second ended a moment before `now` (Unix ms; reports may lag a
+  // little); when live, redraws the current one.
+  void refresh(Millis now);
 
   // Prints the remaining rows: at least the run's seconds, and any second that holds an
   // admission.
@@ -36,7 +38,7 @@ class AdmissionTable {
   bool live_;
   int first_worker_;
   int workers_;
-  SteadyTime start_;
+  Millis start_;
   int seconds_;
   std::vector<std::vector<std::int64_t>> rows_;
   std::size_t printed_ = 0;

@@ -7,9 +7,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <iostream>
 #include <memory>
+#include <stdexcept>
 #include <system_error>
 #include <thread>
 
@@ -19,41 +21,54 @@
 namespace pyrate::cli {
 namespace {
 
+// How long past the computed wait a blocked worker sleeps: small, so that the workers keep
+// the window busy (the Limiter's default is 50 ms).
+constexpr Millis kBufferMs = 5;
+
 // What a worker writes for each admission; 16 bytes, so each write is atomic on a pipe.
 struct Report {
   std::int32_t worker;
   std::int32_t reserved;
-  std::int64_t at_us;
+  std::int64_t timestamp;
 };
 
 [[noreturn]] void throw_system_error(const char* what) {
   throw std::system_error(errno, std::generic_category(), what);
 }
 
+// The timestamp of the newest slot put under `name`: the one just admitted, as only this
+// worker puts slots under its name and slots newer than it belong to other workers.
+Millis recorded_timestamp(SQLiteBucket& bucket, const std::string& name) {
+  for (std::int64_t index = 0;; ++index) {
+    const std::optional<RateItem> slot = bucket.peek(index);
+    if (!slot) throw std::runtime_error("admitted, but the file holds no slot of " + name);
+    if (slot->name == name) return slot->timestamp;
+  }
+}
+
 // The body of a worker process; never returns.
-[[noreturn]] void work(const std::string& db_path, const std::string& bucket_name, const Rate& rate,
-                       std::chrono::milliseconds work_time, int number, SteadyTime end,
-                       int report_fd) {
+[[noreturn]] void work(const WorkerPlan& plan, int number, int report_fd) {
   int status = 0;
   try {
     SQLiteOptions options;
-    options.db_path = db_path;
-    options.bucket = bucket_name;
+    options.db_path = plan.db_path;
+    options.bucket = plan.bucket;
     options.multiprocess = true;
-    Limiter limiter(std::make_shared<SQLiteBucket>(std::vector<Rate>{rate}, options));
+    const auto bucket = std::make_shared<SQLiteBucket>(std::vector<Rate>{plan.rate}, options);
+    Limiter limiter(bucket, kBufferMs);
     const std::string name = "worker " + std::to_string(number);
     while (true) {
       const auto now = std::chrono::steady_clock::now();
-      if (now >= end) break;
+      if (now >= plan.stop_at) break;
       AcquireOptions acquire;
-      acquire.timeout = std::chrono::ceil<std::chrono::milliseconds>(end - now);
-      // Refused: no room before `end`, so this worker is done.
+      acquire.timeout = std::chrono::ceil<std::chrono::milliseconds>(plan.stop_at - now);
+      // Refused: no slot frees before stop_at, so this worker is done.
       if (!limiter.try_acquire(name, acquire)) break;
-      const Report report{number, 0, steady_micros(std::chrono::steady_clock::now())};
+      const Report report{number, 0, recorded_timestamp(*bucket, name)};
       if (::write(report_fd, &report, sizeof report) != static_cast<ssize_t>(sizeof report)) {
-        throw_system_error("demo worker report");
+        throw_system_error("report");
       }
-      std::this_thread::sleep_for(work_time);
+      std::this_thread::sleep_for(plan.work_time);
     }
     limiter.close();
   } catch (const std::exception& error) {
@@ -65,18 +80,12 @@ struct Report {
 
 }  // namespace
 
-std::int64_t steady_micros(SteadyTime time) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(time.time_since_epoch()).count();
-}
-
-WorkerGroup::WorkerGroup(const std::string& db_path, const std::string& bucket, const Rate& rate,
-                         std::chrono::milliseconds work_time, int first_number, int count,
-                         SteadyTime end) {
+WorkerGroup::WorkerGroup(const WorkerPlan& plan) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw_system_error("pipe");
   read_fd_ = fds[0];
   std::cout.flush();
-  for (int i = 0; i < count; ++i) {
+  for (int i = 0; i < plan.count; ++i) {
     const pid_t pid = ::fork();
     if (pid < 0) {
       const int error = errno;
@@ -89,7 +98,7 @@ WorkerGroup::WorkerGroup(const std::string& db_path, const std::string& bucket, 
     }
     if (pid == 0) {
       ::close(fds[0]);
-      work(db_path, bucket, rate, work_time, first_number + i, end, fds[1]);
+      work(plan, plan.first_number + i, fds[1]);
     }
     pids_.push_back(pid);
   }
@@ -119,7 +128,7 @@ bool WorkerGroup::read(std::chrono::milliseconds timeout, std::vector<Admission>
   for (; pending_.size() - used >= sizeof(Report); used += sizeof(Report)) {
     Report report{};
     std::memcpy(&report, pending_.data() + used, sizeof report);
-    admissions.push_back({report.worker, report.at_us});
+    admissions.push_back({report.worker, report.timestamp});
   }
   pending_.erase(0, used);
   return true;

@@ -5,7 +5,6 @@
 #include <sys/types.h>
 
 #include <chrono>
-#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -13,27 +12,33 @@
 
 namespace pyrate::cli {
 
-using SteadyTime = std::chrono::steady_clock::time_point;
-
 // One admission as a worker reported it.
 struct Admission {
-  int worker = 0;          // the worker's number
-  std::int64_t at_us = 0;  // steady_clock time, in microseconds, when try_acquire returned
+  int worker = 0;        // the worker's number
+  Millis timestamp = 0;  // the slot's timestamp (Unix ms) as the file recorded it
 };
 
-// Microseconds of steady_clock time; the clock is shared by every process on the host.
-std::int64_t steady_micros(SteadyTime time);
+// What the workers of a group do.
+struct WorkerPlan {
+  std::string db_path;
+  std::string bucket;
+  Rate rate;
+  std::chrono::milliseconds work_time;  // how long a worker works after each admission
+  int first_number = 1;                 // the first worker's number; the others follow
+  int count = 1;
+  std::chrono::steady_clock::time_point stop_at;
+};
 
 // A group of worker processes, forked by the constructor.
 class WorkerGroup {
  public:
-  // Forks `count` workers numbered `first_number` onwards. Each opens the bucket `bucket` of
-  // the file `db_path` as a multiprocess SQLiteBucket with `rate`, wraps it in a Limiter and,
-  // until `end`, takes one slot (a blocking acquire that gives up when no slot frees before
-  // `end`), reports the admission and works for `work_time`. Throws std::system_error when a
-  // pipe or a process cannot be made.
-  WorkerGroup(const std::string& db_path, const std::string& bucket, const Rate& rate,
-              std::chrono::milliseconds work_time, int first_number, int count, SteadyTime end);
+  // Forks plan.count workers. Each opens the bucket as a multiprocess SQLiteBucket with
+  // plan.rate, wraps it in a Limiter and, until plan.stop_at, takes one slot (a blocking
+  // acquire that gives up when no slot frees before then), reads the slot's timestamp back
+  // from the file, reports it, and works for plan.work_time. A worker that cannot open the
+  // file, or finds no slot of its own after an admission, exits with status 2.
+  // Throws std::system_error when a pipe or a process cannot be made.
+  explicit WorkerGroup(const WorkerPlan& plan);
   // Kills and reaps the workers still running.
   ~WorkerGroup();
 

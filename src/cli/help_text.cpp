@@ -102,10 +102,11 @@ options:
 constexpr std::string_view kDemoHelp = R"(usage: pyrate demo
 
 Creates a database in a temporary directory and starts 4 worker processes that share a
-limit of 10/s through it, each acquiring as fast as it is let in. A table shows the
-admissions per second, per worker and in total. After 3 s the workers stop and 4 new ones
-start on the same file: the limit carries over the restart. The last line is measured from
-the admissions the workers reported, e.g. `max in any 1 s window: 10 (limit 10)`.
+limit of 10/s through it: each takes a slot (a blocking acquire), works 50 ms, and goes
+again. A table shows the admissions per second, per worker and in total. After 4 s the
+workers stop and 4 new ones start on the same file: the limit carries over the restart.
+Each worker reads back the timestamp the file recorded for each of its slots and reports
+it; the last line is measured from those, e.g. `max in any 1 s window: 10 (limit 10)`.
 Takes about 7 s; exit 0 when the limit held, 1 when it did not, 2 on an error.
 )";
 
