@@ -14,12 +14,41 @@ Millis window_start(Millis timestamp, Millis interval) {
 
 }  // namespace
 
-InMemoryBucket::InMemoryBucket(std::vector<Rate> rates) : AbstractBucket(std::move(rates)) {}
+InMemoryBucket::InMemoryBucket(std::vector<Rate> rates)
+    : AbstractBucket(std::move(rates)), window_hints_(this->rates().size(), 0) {}
 
-std::int64_t InMemoryBucket::first_slot_at_or_after(Millis timestamp) const {
-  const auto run = std::partition_point(runs_.begin(), runs_.end(),
-                                        [&](const Run& r) { return r.timestamp < timestamp; });
-  return run == runs_.begin() ? first_slot_ : std::prev(run)->end;
+std::int64_t InMemoryBucket::first_run_at_or_after(Millis timestamp, std::int64_t hint) const {
+  const auto before = [&](std::int64_t number) { return run(number).timestamp < timestamp; };
+  const std::int64_t begin = first_run_;
+  const std::int64_t end = end_run();
+  const std::int64_t start = std::clamp(hint, begin, end);
+  std::int64_t low;  // the answer is in [low, high]
+  std::int64_t high;
+  std::int64_t step = 1;
+  if (start < end && before(start)) {
+    low = start + 1;
+    while (low + step - 1 < end && before(low + step - 1)) {
+      low += step;
+      step *= 2;
+    }
+    high = std::min(low + step - 1, end);
+  } else {
+    high = start;
+    while (high - step >= begin && !before(high - step)) {
+      high -= step;
+      step *= 2;
+    }
+    low = std::max(high - step + 1, begin);
+  }
+  while (low < high) {
+    const std::int64_t middle = low + (high - low) / 2;
+    if (before(middle)) {
+      low = middle + 1;
+    } else {
+      high = middle;
+    }
+  }
+  return low;
 }
 
 bool InMemoryBucket::put(const RateItem& item) {
@@ -31,9 +60,11 @@ bool InMemoryBucket::put(const RateItem& item) {
   const Millis timestamp =
       runs_.empty() ? item.timestamp : std::max(item.timestamp, runs_.back().timestamp);
   const std::int64_t end = end_slot();
-  for (const Rate& rate : rates()) {
-    const std::int64_t in_window =
-        end - first_slot_at_or_after(window_start(timestamp, rate.interval));
+  for (std::size_t i = 0; i < rates().size(); ++i) {
+    const Rate& rate = rates()[i];
+    window_hints_[i] =
+        first_run_at_or_after(window_start(timestamp, rate.interval), window_hints_[i]);
+    const std::int64_t in_window = end - first_slot_of_run(window_hints_[i]);
     if (rate.limit - in_window < item.weight) {
       set_failing_rate(rate);
       return false;
@@ -61,6 +92,7 @@ std::int64_t InMemoryBucket::leak(std::optional<Millis> current_timestamp) {
   while (!runs_.empty() && runs_.front().timestamp < cutoff) {
     first_slot_ = runs_.front().end;
     runs_.pop_front();
+    ++first_run_;
   }
   return first_slot_ - before;
 }
@@ -70,6 +102,7 @@ void InMemoryBucket::flush() {
   throw_if_closed("flush");
   runs_.clear();
   first_slot_ = 0;
+  first_run_ = 0;
   set_failing_rate(std::nullopt);
 }
 
@@ -95,6 +128,7 @@ void InMemoryBucket::close() {
   runs_.clear();
   runs_.shrink_to_fit();
   first_slot_ = 0;
+  first_run_ = 0;
   AbstractBucket::close();
 }
 

@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "pyrate/bucket.hpp"
 
@@ -13,9 +14,10 @@ namespace pyrate {
 // A bucket whose slots live in memory and vanish with the process. Timestamps come from a
 // MonotonicClock unless set_clock() replaces it.
 //
-// Costs: put and peek take O(log n) in the slots held (a binary search; nothing scans the
-// log), leak O(removed). An item of any weight costs one entry, and consecutive items with
-// the same name and timestamp share one. Thread-safe.
+// Costs: put takes O(log d), d being how far each rate's window moved since the last put (O(1)
+// while the clock advances steadily, never worse than O(log n) in the slots held), peek
+// O(log n), leak O(removed); nothing scans the log. An item of any weight costs one entry, and
+// consecutive items with the same name and timestamp share one. Thread-safe.
 class InMemoryBucket final : public AbstractBucket {
  public:
   // Throws std::invalid_argument when `rates` is not a valid rate list once sorted.
@@ -37,13 +39,26 @@ class InMemoryBucket final : public AbstractBucket {
     std::shared_ptr<const std::string> name;
   };
 
-  // Number of the first slot stamped at or after `timestamp`. Requires mutex_.
-  std::int64_t first_slot_at_or_after(Millis timestamp) const;
+  // Runs are numbered in the order they were put too; first_run_ is the number of runs_.front().
+  // Number of the first run stamped at or after `timestamp`, searched outwards from the run
+  // numbered `hint` (galloping, then binary search). Requires mutex_.
+  std::int64_t first_run_at_or_after(Millis timestamp, std::int64_t hint) const;
+  const Run& run(std::int64_t number) const {
+    return runs_[static_cast<std::size_t>(number - first_run_)];
+  }
+  std::int64_t end_run() const { return first_run_ + static_cast<std::int64_t>(runs_.size()); }
+  // Number of the first slot of the run numbered `number` (end_slot() past the last run).
+  std::int64_t first_slot_of_run(std::int64_t number) const {
+    return number == first_run_ ? first_slot_ : run(number - 1).end;
+  }
   std::int64_t end_slot() const { return runs_.empty() ? first_slot_ : runs_.back().end; }
 
   std::mutex mutex_;
   std::deque<Run> runs_;
   std::int64_t first_slot_ = 0;  // number of the oldest slot held
+  std::int64_t first_run_ = 0;   // number of the oldest run held
+  // For each rate, the first run of its window at the last put: where the next search starts.
+  std::vector<std::int64_t> window_hints_;
 };
 
 }  // namespace pyrate
