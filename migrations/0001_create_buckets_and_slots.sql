@@ -9,17 +9,18 @@ CREATE TABLE buckets (
 );
 
 -- One row per admitted item: an item of weight W holds the W slots numbered start_seq to
--- start_seq + W - 1. Within a bucket the numbers run on without gaps in timestamp order, so
--- the slots stamped at or after a time T number (end of the newest row) - (start_seq of the
--- first row stamped at or after T): two index seeks, whatever the size of the window.
+-- start_seq + W - 1. Within a bucket the numbers run on without gaps, and timestamps never
+-- decrease as they grow, so the slots stamped at or after a time T number (end of the newest
+-- row) - (start_seq of the first row stamped at or after T): two seeks, whatever the size of
+-- the window.
+--
+-- The primary key is the index by time: rows are stored in (bucket, timestamp) order, so an
+-- admission writes one b-tree, and leaking a bucket's oldest rows deletes a contiguous range.
 CREATE TABLE slots (
   bucket_id INTEGER NOT NULL REFERENCES buckets (id),
-  start_seq INTEGER NOT NULL,
   timestamp INTEGER NOT NULL,
+  start_seq INTEGER NOT NULL,
   weight INTEGER NOT NULL CHECK (weight > 0),
   name BLOB NOT NULL,
-  PRIMARY KEY (bucket_id, start_seq)
+  PRIMARY KEY (bucket_id, timestamp, start_seq)
 ) WITHOUT ROWID;
-
--- Finds the first slot of a window; being on a WITHOUT ROWID table it also holds start_seq.
-CREATE INDEX slots_by_timestamp ON slots (bucket_id, timestamp);

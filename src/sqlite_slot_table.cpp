@@ -12,35 +12,36 @@
 namespace pyrate {
 namespace {
 
-// The newest row ends the bucket's numbering: slots start_seq .. start_seq + weight - 1.
+// Rows are stored in (bucket_id, timestamp, start_seq) order, which is also start_seq order.
 constexpr const char* kNewestSql =
-    "SELECT start_seq + weight, timestamp FROM slots WHERE bucket_id = ?1 "
-    "ORDER BY start_seq DESC LIMIT 1";
+    "SELECT start_seq, start_seq + weight, timestamp FROM slots WHERE bucket_id = ?1 "
+    "ORDER BY timestamp DESC, start_seq DESC LIMIT 1";
+constexpr const char* kOldestSql =
+    "SELECT start_seq, timestamp FROM slots WHERE bucket_id = ?1 "
+    "ORDER BY timestamp, start_seq LIMIT 1";
 constexpr const char* kFirstAtOrAfterSql =
     "SELECT start_seq FROM slots WHERE bucket_id = ?1 AND timestamp >= ?2 "
     "ORDER BY timestamp, start_seq LIMIT 1";
+// The row of timestamp ?2 holding slot ?3: the last one of that timestamp starting at or before.
+constexpr const char* kRowHoldingSql =
+    "SELECT name FROM slots WHERE bucket_id = ?1 AND timestamp = ?2 AND start_seq <= ?3 "
+    "ORDER BY start_seq DESC LIMIT 1";
 constexpr const char* kInsertSql =
-    "INSERT INTO slots (bucket_id, start_seq, timestamp, weight, name) "
+    "INSERT INTO slots (bucket_id, timestamp, start_seq, weight, name) "
     "VALUES (?1, ?2, ?3, ?4, ?5)";
 constexpr const char* kRemoveBeforeSql =
     "DELETE FROM slots WHERE bucket_id = ?1 AND timestamp < ?2 RETURNING weight";
 constexpr const char* kClearSql = "DELETE FROM slots WHERE bucket_id = ?1";
 constexpr const char* kCountSql =
     "SELECT (SELECT start_seq + weight FROM slots WHERE bucket_id = ?1 "
-    "        ORDER BY start_seq DESC LIMIT 1)"
-    "     - (SELECT start_seq FROM slots WHERE bucket_id = ?1 ORDER BY start_seq LIMIT 1)";
+    "        ORDER BY timestamp DESC, start_seq DESC LIMIT 1)"
+    "     - (SELECT start_seq FROM slots WHERE bucket_id = ?1 "
+    "        ORDER BY timestamp, start_seq LIMIT 1)";
 constexpr const char* kCountSinceSql =
     "SELECT (SELECT start_seq + weight FROM slots WHERE bucket_id = ?1 "
-    "        ORDER BY start_seq DESC LIMIT 1)"
+    "        ORDER BY timestamp DESC, start_seq DESC LIMIT 1)"
     "     - (SELECT start_seq FROM slots WHERE bucket_id = ?1 AND timestamp >= ?2 "
     "        ORDER BY timestamp, start_seq LIMIT 1)";
-// The row holding slot number end - 1 - ?2: the last row starting at or before it. Past the
-// oldest slot no row starts that early.
-constexpr const char* kPeekSql =
-    "SELECT name, timestamp FROM slots WHERE bucket_id = ?1 AND start_seq <= "
-    "    (SELECT start_seq + weight - 1 - ?2 FROM slots WHERE bucket_id = ?1 "
-    "     ORDER BY start_seq DESC LIMIT 1) "
-    "ORDER BY start_seq DESC LIMIT 1";
 constexpr const char* kRegisterBucketSql =
     "INSERT INTO buckets (name, rates) VALUES (?1, ?2) "
     "ON CONFLICT (name) DO UPDATE SET rates = excluded.rates RETURNING id";
@@ -83,6 +84,12 @@ void bind_bytes(SQLite::Statement& statement, int index, std::string_view bytes)
   statement.bind(index, bytes.data(), static_cast<int>(bytes.size()));
 }
 
+// The midpoint of low < high, rounded up, without overflow.
+Millis upper_midpoint(Millis low, Millis high) {
+  const auto span = static_cast<std::uint64_t>(high) - static_cast<std::uint64_t>(low);
+  return static_cast<Millis>(static_cast<std::uint64_t>(low) + span / 2 + span % 2);
+}
+
 std::string column_bytes(const SQLite::Column& column) {
   const auto* data = static_cast<const char*>(column.getBlob());
   return data ? std::string(data, static_cast<std::size_t>(column.getBytes())) : std::string();
@@ -99,24 +106,25 @@ std::int64_t register_bucket(SQLite::Database& db, const std::string& name,
   return id;
 }
 
-// BEGIN IMMEDIATE ... COMMIT, rolled back unless committed. IMMEDIATE takes the write lock
-// at once (waiting up to the busy timeout), so the rows read inside cannot change before the
-// write: reading and then writing in a deferred transaction could fail with SQLITE_BUSY at the
-// write, with no wait.
-class WriteTransaction {
+// A transaction opened by `begin` and rolled back unless committed. Writers begin with
+// BEGIN IMMEDIATE, which takes the write lock at once (waiting up to the busy timeout), so the
+// rows read inside cannot change before the write: reading and then writing in a deferred
+// transaction could fail with SQLITE_BUSY at the write, with no wait. Readers that run several
+// statements begin with BEGIN, so that all of them see one snapshot.
+class Transaction {
  public:
-  WriteTransaction(SQLite::Database& db, SQLite::Statement& begin, SQLite::Statement& commit,
-                   SQLite::Statement& rollback)
+  Transaction(SQLite::Database& db, SQLite::Statement& begin, SQLite::Statement& commit,
+              SQLite::Statement& rollback)
       : db_(db), commit_(commit), rollback_(rollback) {
     run(begin);
   }
-  ~WriteTransaction() {
+  ~Transaction() {
     if (committed_ || sqlite3_get_autocommit(db_.getHandle())) return;
     rollback_.tryExecuteStep();
     rollback_.tryReset();
   }
-  WriteTransaction(const WriteTransaction&) = delete;
-  WriteTransaction& operator=(const WriteTransaction&) = delete;
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
 
   void commit() {
     run(commit_);
@@ -134,28 +142,38 @@ class WriteTransaction {
 
 SlotTable::SlotTable(SQLite::Database& db, const std::string& name, const std::vector<Rate>& rates)
     : db_(db),
-      begin_(db, "BEGIN IMMEDIATE"),
+      begin_read_(db, "BEGIN"),
+      begin_write_(db, "BEGIN IMMEDIATE"),
       commit_(db, "COMMIT"),
       rollback_(db, "ROLLBACK"),
       newest_(db, kNewestSql),
+      oldest_(db, kOldestSql),
       first_at_or_after_(db, kFirstAtOrAfterSql),
+      row_holding_(db, kRowHoldingSql),
       insert_(db, kInsertSql),
       remove_before_(db, kRemoveBeforeSql),
       clear_(db, kClearSql),
       count_(db, kCountSql),
-      count_since_(db, kCountSinceSql),
-      peek_(db, kPeekSql) {
+      count_since_(db, kCountSinceSql) {
   const std::int64_t bucket_id = register_bucket(db, name, rates);
-  for (SQLite::Statement* statement : {&newest_, &first_at_or_after_, &insert_, &remove_before_,
-                                       &clear_, &count_, &count_since_, &peek_}) {
+  for (SQLite::Statement* statement :
+       {&newest_, &oldest_, &first_at_or_after_, &row_holding_, &insert_, &remove_before_, &clear_,
+        &count_, &count_since_}) {
     statement->bind(1, bucket_id);
   }
 }
 
-std::optional<SlotTable::Newest> SlotTable::newest() {
+std::optional<SlotTable::Row> SlotTable::newest() {
   ResetOnExit reset(newest_);
   if (!newest_.executeStep()) return std::nullopt;
-  return Newest{newest_.getColumn(0).getInt64(), newest_.getColumn(1).getInt64()};
+  return Row{newest_.getColumn(0).getInt64(), newest_.getColumn(1).getInt64(),
+             newest_.getColumn(2).getInt64()};
+}
+
+std::optional<SlotTable::Row> SlotTable::oldest() {
+  ResetOnExit reset(oldest_);
+  if (!oldest_.executeStep()) return std::nullopt;
+  return Row{oldest_.getColumn(0).getInt64(), 0, oldest_.getColumn(1).getInt64()};
 }
 
 std::int64_t SlotTable::first_slot_at_or_after(Millis timestamp, std::int64_t end) {
@@ -164,8 +182,8 @@ std::int64_t SlotTable::first_slot_at_or_after(Millis timestamp, std::int64_t en
 }
 
 std::optional<Rate> SlotTable::put(const RateItem& item, const std::vector<Rate>& rates) {
-  WriteTransaction transaction(db_, begin_, commit_, rollback_);
-  const std::optional<Newest> last = newest();
+  Transaction transaction(db_, begin_write_, commit_, rollback_);
+  const std::optional<Row> last = newest();
   const std::int64_t end = last ? last->end : 0;
   const Millis timestamp = last ? std::max(item.timestamp, last->timestamp) : item.timestamp;
   for (const Rate& rate : rates) {
@@ -175,8 +193,8 @@ std::optional<Rate> SlotTable::put(const RateItem& item, const std::vector<Rate>
   }
   {
     ResetOnExit reset(insert_);
-    insert_.bind(2, end);
-    insert_.bind(3, timestamp);
+    insert_.bind(2, timestamp);
+    insert_.bind(3, end);
     insert_.bind(4, item.weight);
     bind_bytes(insert_, 5, item.name);
     insert_.exec();
@@ -203,10 +221,33 @@ std::int64_t SlotTable::count_since(Millis timestamp) {
 }
 
 std::optional<RateItem> SlotTable::peek(std::int64_t index) {
-  ResetOnExit reset(peek_);
-  peek_.bind(2, index);
-  if (!peek_.executeStep()) return std::nullopt;
-  return RateItem{column_bytes(peek_.getColumn(0)), peek_.getColumn(1).getInt64(), 1};
+  Transaction snapshot(db_, begin_read_, commit_, rollback_);
+  const std::optional<Row> last = newest();
+  if (!last) return std::nullopt;
+  const std::int64_t slot = last->end - 1 - index;
+  Millis timestamp = last->timestamp;
+  if (slot < last->start) {
+    const Row first = *oldest();
+    if (slot < first.start) return std::nullopt;
+    // The row holding `slot` has the latest timestamp whose first row starts at or before it:
+    // a binary search over the timestamps held, one seek per step.
+    Millis low = first.timestamp;
+    Millis high = last->timestamp;
+    while (low < high) {
+      const Millis middle = upper_midpoint(low, high);
+      if (first_slot_at_or_after(middle, last->end) <= slot) {
+        low = middle;
+      } else {
+        high = middle - 1;
+      }
+    }
+    timestamp = low;
+  }
+  ResetOnExit reset(row_holding_);
+  row_holding_.bind(2, timestamp);
+  row_holding_.bind(3, slot);
+  if (!row_holding_.executeStep()) return std::nullopt;
+  return RateItem{column_bytes(row_holding_.getColumn(0)), timestamp, 1};
 }
 
 }  // namespace pyrate

@@ -41,32 +41,39 @@ class SlotTable {
   // The slots stamped at or after `timestamp`.
   std::int64_t count_since(Millis timestamp);
 
-  // The slot at `index` (>= 0) counting from the newest, or nullopt past the oldest.
+  // The slot at `index` (>= 0) counting from the newest, or nullopt past the oldest. Takes
+  // O(log n) seeks per bit of the span of timestamps held (a binary search over them).
   std::optional<RateItem> peek(std::int64_t index);
 
  private:
-  // One past the newest slot's number, and its timestamp; nullopt for an empty bucket.
-  struct Newest {
+  // A row's first slot number, one past its last, and its timestamp.
+  struct Row {
+    std::int64_t start;
     std::int64_t end;
     Millis timestamp;
   };
-  std::optional<Newest> newest();
+  // The newest row; nullopt for an empty bucket.
+  std::optional<Row> newest();
+  // The oldest row, without its end; nullopt for an empty bucket.
+  std::optional<Row> oldest();
 
   // The number of the first slot stamped at or after `timestamp`; `end` when there is none.
   std::int64_t first_slot_at_or_after(Millis timestamp, std::int64_t end);
 
   SQLite::Database& db_;
-  SQLite::Statement begin_;
+  SQLite::Statement begin_read_;
+  SQLite::Statement begin_write_;
   SQLite::Statement commit_;
   SQLite::Statement rollback_;
   SQLite::Statement newest_;
+  SQLite::Statement oldest_;
   SQLite::Statement first_at_or_after_;
+  SQLite::Statement row_holding_;
   SQLite::Statement insert_;
   SQLite::Statement remove_before_;
   SQLite::Statement clear_;
   SQLite::Statement count_;
   SQLite::Statement count_since_;
-  SQLite::Statement peek_;
 };
 
 }  // namespace pyrate

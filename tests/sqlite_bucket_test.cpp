@@ -1,5 +1,7 @@
 // SQLiteBucket: the bucket rules of DESIGN.md against a real database file, and what the file
 // adds: persistence, many buckets per file, keys as data, temporary and in-memory databases.
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <barrier>
 #include <catch2/catch.hpp>
@@ -326,6 +328,40 @@ TEST_CASE("SQLiteBucket: peek indexes from the newest after older slots are leak
   CHECK(b.bucket->peek(0)->name == "new");
   CHECK(b.bucket->peek(1)->name == "mid");
   CHECK_FALSE(b.bucket->peek(2).has_value());
+}
+
+TEST_CASE("SQLiteBucket: peek and count_since find every slot, whatever the timestamps") {
+  // Random weights, repeated timestamps, gaps from 0 to 2^61 ms across the whole range of
+  // Millis, and items older than the newest slot (recorded with its timestamp).
+  ClockedBucket b({Rate(1'000'000'000, Duration::Week)});
+  std::mt19937_64 random(11);
+  std::vector<RateItem> expected;  // one entry per slot, oldest first
+  Millis timestamp = std::numeric_limits<Millis>::min();
+  for (int i = 0; i < 150; ++i) {
+    const std::int64_t weight = 1 + static_cast<std::int64_t>(random() % 4);
+    const Millis gap = std::array<Millis, 4>{0, 1, 997, Millis{1} << 61}[random() % 4];
+    const bool older = random() % 5 == 0 && timestamp > std::numeric_limits<Millis>::min() + 5;
+    if (!older && timestamp <= std::numeric_limits<Millis>::max() - gap) timestamp += gap;
+    const std::string name = "n" + std::to_string(i);
+    REQUIRE(b.bucket->put(item(older ? timestamp - 5 : timestamp, weight, name)));
+    for (std::int64_t w = 0; w < weight; ++w) expected.push_back(item(timestamp, 1, name));
+  }
+  const auto held = static_cast<std::int64_t>(expected.size());
+  REQUIRE(b.bucket->count() == held);
+  for (std::int64_t i = 0; i < held; ++i) {
+    const RateItem& want = expected[static_cast<std::size_t>(held - 1 - i)];
+    const std::optional<RateItem> got = b.bucket->peek(i);
+    REQUIRE(got.has_value());
+    CHECK(got->name == want.name);
+    CHECK(got->timestamp == want.timestamp);
+  }
+  CHECK_FALSE(b.bucket->peek(held).has_value());
+  for (const RateItem& slot : expected) {
+    const auto since = std::count_if(expected.begin(), expected.end(), [&](const RateItem& s) {
+      return s.timestamp >= slot.timestamp;
+    });
+    CHECK(b.bucket->count_since(slot.timestamp) == since);
+  }
 }
 
 TEST_CASE("SQLiteBucket: waiting is 0 with no failing rate and -1 for a weight that never fits") {

@@ -51,8 +51,10 @@ struct SQLiteOptions {
 // bucket never both take its last slot. A put() that returns true has committed its slot;
 // one that fails throws StorageError and has recorded nothing.
 //
-// Costs: put, count, count_since and peek take a few index seeks, O(log n) in the slots held
-// (the window is never scanned); an item of any weight is one row; leak takes O(removed).
+// Costs: put, count and count_since take a few index seeks, O(log n) in the slots held: the
+// window is never scanned, so a full window costs what an empty one does. peek takes one seek
+// per halving of the span of timestamps held (at most 64). An item of any weight is one row;
+// leak takes O(removed).
 //
 // Thread-safe: calls on one bucket are serialised.
 class SQLiteBucket final : public AbstractBucket {
