@@ -1,2 +1,279 @@
+// SQLiteBucket against a raw SQLite transaction, in one run.
+//
+//   acquire/*     SQLiteBucket::put of a weight-1 item (the call Limiter::try_acquire makes once
+//                 it holds its locks), Durability::Normal, one rate: with an empty window in a
+//                 new file, with 100,000 expired slots in the file but none in the window, and
+//                 with 100,000 slots in the window. Goal: 100k-in-window <= 1.25 x empty.
+//   put/*         SQLiteBucket::put throughput at Off, Normal and Full, every put admitted.
+//   baseline/*    The same work done raw with SQLiteCpp on a WAL file at the same synchronous
+//                 level: BEGIN IMMEDIATE; SELECT the bucket's newest row; INSERT; COMMIT, on a
+//                 table (bucket, name, timestamp) indexed on (bucket, timestamp), statements
+//                 prepared once. Goal: put/Normal >= 90% of baseline/Normal.
+//   file_size     1,000,000 admissions with leaking on: the database and WAL sizes.
+//
+// After the table, a summary prints the ratios against their goals.
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <benchmark/benchmark.h>
-BENCHMARK_MAIN();
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <pyrate/pyrate.hpp>
+#include <string>
+
+namespace {
+
+using pyrate::Durability;
+using pyrate::Millis;
+using pyrate::Rate;
+using pyrate::RateItem;
+using pyrate::SQLiteBucket;
+using pyrate::SQLiteOptions;
+
+constexpr std::int64_t kWindowSlots = 100'000;
+constexpr std::int64_t kUnlimited = 1'000'000'000;
+constexpr Millis kStart = 1'700'000'000'000;  // a wall-clock time, in ms
+
+// A directory for the run's files, removed at exit.
+class BenchDir {
+ public:
+  BenchDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "pyrate-bench-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) std::abort();
+    path_ = pattern;
+  }
+  ~BenchDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  // A path for a new file; any earlier file there (and its WAL files) is removed.
+  std::string fresh(const std::string& name) const {
+    const std::string path = (path_ / name).string();
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+    return path;
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
+BenchDir& bench_dir() {
+  static BenchDir dir;
+  return dir;
+}
+
+SQLiteOptions options_at(const std::string& path, Durability durability) {
+  SQLiteOptions options;
+  options.db_path = path;
+  options.bucket = "bench";
+  options.durability = durability;
+  return options;
+}
+
+// A file whose bucket holds kWindowSlots weight-1 slots, one per ms from kStart; made once,
+// copied for each benchmark run that needs it.
+const std::string& prefilled_file() {
+  static const std::string path = [] {
+    const std::string file = bench_dir().fresh("prefilled.db");
+    SQLiteBucket bucket({Rate(kUnlimited, pyrate::Duration::Week)},
+                        options_at(file, Durability::Off));
+    for (std::int64_t i = 0; i < kWindowSlots; ++i) {
+      if (!bucket.put(RateItem{"prefill", kStart + i, 1})) std::abort();
+    }
+    return file;
+  }();
+  return path;
+}
+
+std::string copy_of_prefilled(const std::string& name) {
+  const std::string path = bench_dir().fresh(name);
+  std::filesystem::copy_file(prefilled_file(), path);
+  return path;
+}
+
+// Puts weight-1 items stamped `first`, `first + step`, ...; every one must be admitted.
+void run_puts(benchmark::State& state, SQLiteBucket& bucket, Millis first, Millis step) {
+  Millis timestamp = first;
+  for (auto _ : state) {
+    if (!bucket.put(RateItem{"bench", timestamp, 1})) {
+      state.SkipWithError("a put was refused");
+      break;
+    }
+    timestamp += step;
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_AcquireEmptyWindow(benchmark::State& state) {
+  // Each item comes 1001 ms after the previous one: the 1 s window never holds another slot.
+  SQLiteBucket bucket({Rate(kUnlimited, 1000)},
+                      options_at(bench_dir().fresh("empty.db"), Durability::Normal));
+  run_puts(state, bucket, kStart, 1001);
+}
+
+void BM_AcquireExpiredSlots(benchmark::State& state) {
+  // The file holds kWindowSlots slots, all older than the 1 s window.
+  SQLiteBucket bucket({Rate(kUnlimited, 1000)},
+                      options_at(copy_of_prefilled("expired.db"), Durability::Normal));
+  run_puts(state, bucket, kStart + kWindowSlots + 1000, 1001);
+}
+
+void BM_AcquireFullWindow(benchmark::State& state) {
+  // The week-long window holds the kWindowSlots prefilled slots (and the ones put here).
+  SQLiteBucket bucket({Rate(kUnlimited, pyrate::Duration::Week)},
+                      options_at(copy_of_prefilled("window.db"), Durability::Normal));
+  run_puts(state, bucket, kStart + kWindowSlots, 1);
+}
+
+void BM_Put(benchmark::State& state, Durability durability) {
+  SQLiteBucket bucket({Rate(kUnlimited, pyrate::Duration::Week)},
+                      options_at(bench_dir().fresh("put.db"), durability));
+  run_puts(state, bucket, kStart, 1);
+}
+
+const char* synchronous_pragma(Durability durability) {
+  switch (durability) {
+    case Durability::Off:
+      return "PRAGMA synchronous = OFF";
+    case Durability::Normal:
+      return "PRAGMA synchronous = NORMAL";
+    case Durability::Full:
+      return "PRAGMA synchronous = FULL";
+  }
+  return "";
+}
+
+void BM_Baseline(benchmark::State& state, Durability durability) {
+  SQLite::Database db(bench_dir().fresh("baseline.db"),
+                      SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, 5000);
+  db.exec("PRAGMA journal_mode = WAL");
+  db.exec(synchronous_pragma(durability));
+  db.exec(
+      "CREATE TABLE log (bucket TEXT NOT NULL, name TEXT NOT NULL, timestamp INTEGER NOT NULL);"
+      "CREATE INDEX log_by_bucket_time ON log (bucket, timestamp);");
+  SQLite::Statement begin(db, "BEGIN IMMEDIATE");
+  SQLite::Statement newest(
+      db, "SELECT timestamp FROM log WHERE bucket = ?1 ORDER BY timestamp DESC LIMIT 1");
+  SQLite::Statement insert(db, "INSERT INTO log (bucket, name, timestamp) VALUES (?1, ?2, ?3)");
+  SQLite::Statement commit(db, "COMMIT");
+  const std::string bucket = "bench";
+  newest.bind(1, bucket);
+  insert.bind(1, bucket);
+  Millis timestamp = kStart;
+  for (auto _ : state) {
+    begin.exec();
+    begin.reset();
+    Millis last = 0;
+    if (newest.executeStep()) last = newest.getColumn(0).getInt64();
+    newest.reset();
+    insert.bind(2, "bench");
+    insert.bind(3, std::max(timestamp++, last));
+    insert.exec();
+    insert.reset();
+    commit.exec();
+    commit.reset();
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_FileSize(benchmark::State& state) {
+  // 1,000,000 admissions, one every 2 ms of a 1000-per-second rate, leaked every 10,000
+  // admissions (20 s of the simulated clock) as a Leaker would. At Durability::Off, which
+  // writes the same pages as Normal without the checkpoints' fsyncs: the sizes are the same.
+  constexpr std::int64_t kAdmissions = 1'000'000;
+  constexpr std::int64_t kLeakEvery = 10'000;
+  const std::string path = bench_dir().fresh("size.db");
+  for (auto _ : state) {
+    SQLiteBucket bucket({Rate(1000, 1000)}, options_at(path, Durability::Off));
+    Millis timestamp = kStart;
+    for (std::int64_t i = 1; i <= kAdmissions; ++i) {
+      if (!bucket.put(RateItem{"worker-7", timestamp, 1})) {
+        state.SkipWithError("a put was refused");
+        return;
+      }
+      timestamp += 2;
+      if (i % kLeakEvery == 0) bucket.leak(timestamp);
+    }
+    state.counters["db_bytes"] = static_cast<double>(std::filesystem::file_size(path));
+    state.counters["wal_bytes"] = static_cast<double>(std::filesystem::file_size(path + "-wal"));
+    state.counters["slots_held"] = static_cast<double>(bucket.count());
+    state.counters["admissions/s"] =
+        benchmark::Counter(static_cast<double>(kAdmissions), benchmark::Counter::kIsRate);
+  }
+}
+
+// The console table, and each run's time per iteration kept for the summary.
+class SummaryReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& run : runs) {
+      if (run.iterations > 0 && !run.error_occurred) {
+        ns_per_iteration_[run.run_name.function_name] =
+            run.real_accumulated_time * 1e9 / static_cast<double>(run.iterations);
+      }
+    }
+    ConsoleReporter::ReportRuns(runs);
+  }
+
+  void PrintSummary() const {
+    std::printf("\nSummary\n");
+    ratio("acquire 100k in window / empty window", "acquire/full_window_100k",
+          "acquire/empty_window", "<= 1.25");
+    ratio("acquire 100k expired / empty window", "acquire/expired_100k", "acquire/empty_window",
+          "");
+    for (const char* level : {"Off", "Normal", "Full"}) {
+      const std::string put = std::string("put/") + level;
+      const std::string baseline = std::string("baseline/") + level;
+      throughput(put, baseline, std::string(level) == "Normal" ? ">= 90%" : "");
+    }
+  }
+
+ private:
+  double find(const std::string& name) const {
+    const auto found = ns_per_iteration_.find(name);
+    return found == ns_per_iteration_.end() ? 0 : found->second;
+  }
+  void ratio(const char* what, const std::string& a, const std::string& b, const char* goal) const {
+    if (find(a) <= 0 || find(b) <= 0) return;
+    std::printf("  %-40s %6.2f x  (%.1f us / %.1f us)%s%s\n", what, find(a) / find(b),
+                find(a) / 1000, find(b) / 1000, *goal ? "  goal " : "", goal);
+  }
+  void throughput(const std::string& ours, const std::string& baseline, const char* goal) const {
+    if (find(ours) <= 0 || find(baseline) <= 0) return;
+    std::printf("  %-40s %6.1f %%  (%.0f puts/s vs %.0f tx/s)%s%s\n",
+                (ours + " vs " + baseline).c_str(), 100 * find(baseline) / find(ours),
+                1e9 / find(ours), 1e9 / find(baseline), *goal ? "  goal " : "", goal);
+  }
+
+  std::map<std::string, double> ns_per_iteration_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::RegisterBenchmark("acquire/empty_window", BM_AcquireEmptyWindow)->UseRealTime();
+  benchmark::RegisterBenchmark("acquire/expired_100k", BM_AcquireExpiredSlots)->UseRealTime();
+  benchmark::RegisterBenchmark("acquire/full_window_100k", BM_AcquireFullWindow)->UseRealTime();
+  for (const auto& [name, durability] :
+       {std::pair{"Off", Durability::Off}, std::pair{"Normal", Durability::Normal},
+        std::pair{"Full", Durability::Full}}) {
+    benchmark::RegisterBenchmark((std::string("put/") + name).c_str(), BM_Put, durability)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark((std::string("baseline/") + name).c_str(), BM_Baseline, durability)
+        ->UseRealTime();
+  }
+  benchmark::RegisterBenchmark("file_size/1M_admissions_leaking", BM_FileSize)
+      ->Iterations(1)
+      ->UseRealTime()
+      ->Unit(benchmark::kSecond);
+
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  SummaryReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  reporter.PrintSummary();
+  benchmark::Shutdown();
+  return 0;
+}
