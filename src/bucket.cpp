@@ -19,8 +19,6 @@ AbstractBucket::AbstractBucket(std::vector<Rate> rates) : rates_(std::move(rates
 
 AbstractBucket::~AbstractBucket() = default;
 
-const std::vector<Rate>& AbstractBucket::rates() const noexcept { return rates_; }
-
 std::optional<Rate> AbstractBucket::failing_rate() const {
   const int index = failing_rate_index_.load(std::memory_order_acquire);
   if (index < 0) return std::nullopt;
@@ -29,7 +27,7 @@ std::optional<Rate> AbstractBucket::failing_rate() const {
 
 void AbstractBucket::set_failing_rate(std::optional<Rate> rate) {
   if (!rate) {
-    failing_rate_index_.store(-1, std::memory_order_release);
+    clear_failing_rate();
     return;
   }
   const auto found = std::find(rates_.begin(), rates_.end(), *rate);
@@ -68,10 +66,8 @@ LimiterLock* AbstractBucket::limiter_lock() { return nullptr; }
 
 void AbstractBucket::close() { closed_.store(true, std::memory_order_release); }
 
-bool AbstractBucket::closed() const noexcept { return closed_.load(std::memory_order_acquire); }
-
-void AbstractBucket::throw_if_closed(const char* operation) const {
-  if (closed()) throw std::logic_error(std::string(operation) + ": the bucket is closed");
+void AbstractBucket::throw_closed(const char* operation) {
+  throw std::logic_error(std::string(operation) + ": the bucket is closed");
 }
 
 void AbstractBucket::check_weight(const RateItem& item) {

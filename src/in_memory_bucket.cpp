@@ -79,7 +79,7 @@ bool InMemoryBucket::put(const RateItem& item) {
                     : std::make_shared<const std::string>(item.name);
     runs_.push_back(Run{timestamp, end + item.weight, std::move(name)});
   }
-  set_failing_rate(std::nullopt);
+  clear_failing_rate();
   return true;
 }
 

@@ -33,7 +33,7 @@ class AbstractBucket {
   AbstractBucket& operator=(const AbstractBucket&) = delete;
 
   // The rates, sorted by interval.
-  const std::vector<Rate>& rates() const noexcept;
+  const std::vector<Rate>& rates() const noexcept { return rates_; }
 
   // The rate that refused the last refused put(); nullopt after a successful put() of a
   // positive weight, after flush(), and before any put().
@@ -89,17 +89,23 @@ class AbstractBucket {
   // Records the rate that refused a put. `rate` must be nullopt or one of rates();
   // throws std::invalid_argument otherwise.
   void set_failing_rate(std::optional<Rate> rate);
+  // set_failing_rate(std::nullopt), for the hot path of put.
+  void clear_failing_rate() noexcept { failing_rate_index_.store(-1, std::memory_order_release); }
 
   // True once close() has run.
-  bool closed() const noexcept;
+  bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
 
   // Throws std::logic_error naming `operation` once close() has run.
-  void throw_if_closed(const char* operation) const;
+  void throw_if_closed(const char* operation) const {
+    if (closed()) throw_closed(operation);
+  }
 
   // Throws std::invalid_argument when `item.weight` is negative.
   static void check_weight(const RateItem& item);
 
  private:
+  [[noreturn]] static void throw_closed(const char* operation);
+
   std::vector<Rate> rates_;
   std::atomic<int> failing_rate_index_{-1};
   // now() reads clock_ without taking a reference; every clock ever set stays in clocks_, so a
