@@ -18,6 +18,11 @@ SQLiteOptions checked(SQLiteOptions options) {
         "an in-memory database (\":memory:\") is private to its connection: it cannot be "
         "shared with other processes (multiprocess = true)");
   }
+  if (options.durability != Durability::Off && options.durability != Durability::Normal &&
+      options.durability != Durability::Full) {
+    throw std::invalid_argument("unknown Durability " +
+                                std::to_string(static_cast<int>(options.durability)));
+  }
   if (options.busy_timeout.count() < 0) {
     throw std::invalid_argument("busy_timeout must not be negative, got " +
                                 std::to_string(options.busy_timeout.count()) + " ms");

@@ -695,6 +695,9 @@ TEST_CASE("SQLiteBucket: bad options throw invalid_argument and create nothing")
   SQLiteOptions negative = at(dir.file("negative.db"));
   negative.busy_timeout = std::chrono::milliseconds(-1);
   CHECK_THROWS_AS(SQLiteBucket({Rate(1, 1000)}, negative), std::invalid_argument);
+  SQLiteOptions unknown = at(dir.file("unknown.db"));
+  unknown.durability = static_cast<pyrate::Durability>(7);
+  CHECK_THROWS_AS(SQLiteBucket({Rate(1, 1000)}, unknown), std::invalid_argument);
   CHECK_THROWS_AS(SQLiteBucket({Rate(1, 1000)}, at(dir.file(std::string("nul\0.db", 6)))),
                   std::invalid_argument);
   CHECK(std::filesystem::is_empty(dir.path()));

@@ -61,8 +61,9 @@ class SQLiteBucket final : public AbstractBucket {
  public:
   // Opens (creating if needed) the database and the bucket, migrating an older schema, and
   // records `rates` as the bucket's rate list. Timestamps come from a SystemClock.
-  // Throws std::invalid_argument for an invalid rate list, a negative busy_timeout, a db_path
-  // holding a NUL byte, or multiprocess with ":memory:";
+  // Throws std::invalid_argument, creating nothing, for an invalid rate list, an unknown
+  // durability, a negative busy_timeout, a db_path holding a NUL byte, or multiprocess with
+  // ":memory:";
   // SchemaError for a file from a newer schema version (left untouched); StorageError, naming
   // the path and the cause, when the file cannot be opened, created or written, or is not a
   // database.
