@@ -71,6 +71,9 @@ bool lock_until(std::unique_lock<std::mutex>& lock,
 Limiter::Limiter(std::shared_ptr<BucketFactory> factory, Millis buffer_ms)
     : factory_(std::move(factory)), buffer_ms_(buffer_ms) {
   if (!factory_) throw std::invalid_argument("Limiter: factory must not be null");
+  if (auto* single = dynamic_cast<SingleBucketFactory*>(factory_.get())) {
+    single_bucket_ = single->get(RateItem{});
+  }
   if (buffer_ms_ < 0) {
     throw std::invalid_argument("Limiter: buffer_ms must not be negative, got " +
                                 std::to_string(buffer_ms_));
@@ -102,19 +105,24 @@ Limiter::Outcome Limiter::acquire(std::string_view name, const AcquireOptions& o
   std::unique_lock own_lock(mutex_, std::defer_lock);
   if (!lock_until(own_lock, deadline)) return Outcome::kRefused;
   RateItem item = factory_->wrap_item(name, options.weight);
-  const std::shared_ptr<AbstractBucket> bucket = factory_->get(item);
+  std::shared_ptr<AbstractBucket> routed;  // the bucket get() picked, when it had to be asked
+  if (!single_bucket_) {
+    routed = factory_->get(item);
+    if (!routed) throw std::logic_error("Limiter: the bucket factory routed an item to no bucket");
+  }
+  AbstractBucket& bucket = single_bucket_ ? *single_bucket_ : *routed;
 
   std::unique_lock<LimiterLock> bucket_lock;
-  if (LimiterLock* shared = bucket->limiter_lock()) {
+  if (LimiterLock* shared = bucket.limiter_lock()) {
     bucket_lock = std::unique_lock(*shared, std::defer_lock);
     if (!lock_until(bucket_lock, deadline)) return Outcome::kRefused;
     item = factory_->wrap_item(name, options.weight);
   }
 
   while (true) {
-    if (bucket->put(item)) return Outcome::kAdmitted;
+    if (bucket.put(item)) return Outcome::kAdmitted;
     if (!options.blocking) return Outcome::kRefused;
-    const Millis wait = bucket->waiting(item);
+    const Millis wait = bucket.waiting(item);
     if (wait < 0) return Outcome::kNeverFits;
 
     const auto now = SteadyClock::now();
@@ -129,7 +137,7 @@ Limiter::Outcome Limiter::acquire(std::string_view name, const AcquireOptions& o
     if (bucket_lock.mutex() != nullptr && !lock_until(bucket_lock, deadline)) {
       return Outcome::kRefused;
     }
-    item.timestamp = std::max(item.timestamp, bucket->now());
+    item.timestamp = std::max(item.timestamp, bucket.now());
   }
 }
 

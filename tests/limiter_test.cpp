@@ -231,6 +231,51 @@ TEST_CASE("Limiter(factory) admits through the factory's buckets") {
   CHECK(bucket->count() == 1);
 }
 
+namespace {
+
+// Routes items named "a..." to one bucket and others to a second; "nowhere" to no bucket.
+class TwoBucketFactory final : public pyrate::BucketFactory {
+ public:
+  explicit TwoBucketFactory(std::shared_ptr<FakeClock> clock)
+      : first(clocked_bucket({Rate(1, 1000)}, clock)),
+        second(clocked_bucket({Rate(2, 1000)}, clock)),
+        clock_(std::move(clock)) {}
+  RateItem wrap_item(std::string_view name, std::int64_t weight) override {
+    return RateItem{std::string(name), clock_->now(), weight};
+  }
+  std::shared_ptr<pyrate::AbstractBucket> get(const RateItem& item) override {
+    if (item.name == "nowhere") return nullptr;
+    if (item.name.starts_with("a")) return first;
+    return second;
+  }
+  std::shared_ptr<InMemoryBucket> first;
+  std::shared_ptr<InMemoryBucket> second;
+
+ private:
+  std::shared_ptr<FakeClock> clock_;
+};
+
+}  // namespace
+
+TEST_CASE("Limiter(factory) puts each item in the bucket the factory picks for it") {
+  auto factory = std::make_shared<TwoBucketFactory>(std::make_shared<FakeClock>(0));
+  Limiter limiter(factory);
+  CHECK(limiter.try_acquire("apple", non_blocking()));
+  CHECK_FALSE(limiter.try_acquire("avocado", non_blocking()));
+  CHECK(limiter.try_acquire("banana", non_blocking()));
+  CHECK(limiter.try_acquire("cherry", non_blocking()));
+  CHECK_FALSE(limiter.try_acquire("date", non_blocking()));
+  CHECK(factory->first->count() == 1);
+  CHECK(factory->second->count() == 2);
+}
+
+TEST_CASE("try_acquire throws logic_error when the factory routes an item to no bucket") {
+  auto factory = std::make_shared<TwoBucketFactory>(std::make_shared<FakeClock>(0));
+  Limiter limiter(factory);
+  CHECK_THROWS_AS(limiter.try_acquire("nowhere", non_blocking()), std::logic_error);
+  CHECK(limiter.try_acquire("after", non_blocking()));  // the limiter's mutex was released
+}
+
 TEST_CASE("Limiter(bucket) wraps the bucket in a SingleBucketFactory that schedules its leak") {
   auto bucket = std::make_shared<InMemoryBucket>(std::vector<Rate>{Rate(2, 1000)});
   Limiter limiter(bucket);

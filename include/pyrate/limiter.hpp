@@ -53,7 +53,8 @@ class Limiter {
   // false at once when the wait would end past the timeout, or when the weight can never fit.
   // The timeout also bounds the wait for the limiter's and the bucket's locks.
   // Throws std::invalid_argument for a negative weight, a negative timeout, or a timeout
-  // without blocking; whatever the bucket throws (StorageError, std::logic_error when closed).
+  // without blocking; whatever the bucket throws (StorageError, std::logic_error when closed);
+  // std::logic_error when the factory's get() returns no bucket.
   bool try_acquire(std::string_view name = "pyrate", const AcquireOptions& options = {});
 
   // Blocking try_acquire of `weight` slots. A template so that try_acquire(name, {}) picks the
@@ -92,6 +93,9 @@ class Limiter {
   void acquire_or_throw(std::string_view name, std::int64_t weight);
 
   std::shared_ptr<BucketFactory> factory_;
+  // The bucket of factory_ when it is a SingleBucketFactory, which routes every item there:
+  // acquiring then needs no call to get() and no reference count.
+  std::shared_ptr<AbstractBucket> single_bucket_;
   Millis buffer_ms_;
   std::mutex mutex_;
 };
