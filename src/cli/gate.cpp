@@ -45,6 +45,8 @@ Admission pass_gate(const CommandLine& line, const std::string& item_name) {
   options.bucket = line.bucket_or_default();
   options.multiprocess = true;
   auto bucket = std::make_shared<SQLiteBucket>(line.rates, options);
+  // Leaking first means a storage error surfaces before any slot is taken.
+  bucket->leak();
   Limiter limiter(std::make_shared<SingleBucketFactory>(bucket, /*schedule_leak=*/false));
 
   AcquireOptions acquire;
@@ -53,7 +55,6 @@ Admission pass_gate(const CommandLine& line, const std::string& item_name) {
   acquire.timeout = line.timeout;
   const bool admitted = limiter.try_acquire(item_name, acquire);
   const std::optional<Rate> failing_rate = bucket->failing_rate();
-  bucket->leak();
   limiter.close();
 
   if (admitted) return Admission::kAdmitted;
