@@ -438,6 +438,7 @@ TEST_CASE("workers killed at random moments never over-admit, corrupt the file o
   // Every other kill aims at the worker inside try_acquire, past the lock, if there is one.
   std::mt19937 random(7);
   int kills = 0;
+  int kills_past_lock = 0;
   const auto chaos_ends = std::chrono::steady_clock::now() + 3s;
   while (std::chrono::steady_clock::now() < chaos_ends) {
     std::this_thread::sleep_for(std::chrono::microseconds(5'000 + random() % 30'000));
@@ -445,7 +446,11 @@ TEST_CASE("workers killed at random moments never over-admit, corrupt the file o
     auto victim = std::find_if(workers.begin(), workers.end(), [&](const ChildProcess& worker) {
       return kills % 2 == 0 && worker.pid() == inside;
     });
-    if (victim == workers.end()) victim = workers.begin() + random() % kWorkers;
+    if (victim == workers.end()) {
+      victim = workers.begin() + random() % kWorkers;
+    } else {
+      ++kills_past_lock;
+    }
     victim->signal(SIGKILL);
     CHECK(victim->wait() == -SIGKILL);
     ++kills;
@@ -460,11 +465,12 @@ TEST_CASE("workers killed at random moments never over-admit, corrupt the file o
   const std::vector<Admission> admissions = log.read();
   const std::vector<Millis> reported = reported_stamps(admissions);
   const std::vector<Millis> stored = stored_stamps(db.path(), "shared", plan.rates);
-  CAPTURE(kills, reported.size(), stored.size());
+  CAPTURE(kills, kills_past_lock, reported.size(), stored.size());
   CHECK(std::includes(stored.begin(), stored.end(), reported.begin(), reported.end()));
   check_every_window(stored, plan.rates);
   CHECK(admissions_between(admissions, chaos_ended_ns, monotonic_ns()) > 0);
   CHECK(kills >= 10);
+  CHECK(kills_past_lock >= 3);
 }
 
 TEST_CASE("a stopped worker holding the lock makes the others wait, and resuming it lets them on") {
