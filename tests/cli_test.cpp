@@ -309,7 +309,7 @@ TEST_CASE("rates given in any order are sorted by interval before they are check
   CHECK(run_pyrate({"acquire", "--db", scratch.db(), "--rate", "100/min", "--rate", "5/s"})
             .exit_code == 0);
   const Outcome status = run_pyrate({"status", "--db", scratch.db()});
-  CHECK(status.out.find("per 1.0s") < status.out.find("per 1.0m"));
+  CHECK(status.out.find("per 1.0s") < status.out.find("per 1.0min"));
 }
 
 TEST_CASE("acquire also leaks the bucket's expired slots") {
@@ -393,7 +393,7 @@ TEST_CASE("status shows held slots, a bar per rate and the wait for the next slo
   CHECK(status.exit_code == 0);
   CHECK(status.err.empty());
   CHECK_THAT(status.out, Contains("bucket \"api\": 3 slots held, next acquire waits"));
-  CHECK_THAT(status.out, Contains("[##########] 3/3 per 1.0m"));
+  CHECK_THAT(status.out, Contains("[##########] 3/3 per 1.0min"));
   CHECK_THAT(status.out, Contains("[###       ] 3/10 per 1.0h"));
   CHECK_THAT(status.out, Contains("next slot frees in"));
 }

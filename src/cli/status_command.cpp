@@ -1,4 +1,5 @@
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -28,29 +29,32 @@ std::string usage_bar(std::int64_t used, std::int64_t limit) {
          std::string(static_cast<std::size_t>(kBarWidth - filled), ' ') + "]";
 }
 
-// "420ms", "3.5s", "2.0min", "1.5h", "3.0day".
-std::string format_wait(Millis ms) {
+// A span in the units of the command line: "420ms", "3.5s", "2.0min", "1.5h", "3.0day",
+// "2.0week": below a second in whole milliseconds, else with one decimal in the largest unit
+// that does not round to 1.0 of the next ("1.0h", not "60.0min").
+std::string format_span(Millis ms) {
+  if (ms < 1000) return std::to_string(ms) + "ms";
   struct Unit {
     Millis length;
     const char* suffix;
   };
-  static constexpr std::array<Unit, 4> kUnits{
-      {{86'400'000, "day"}, {3'600'000, "h"}, {60'000, "min"}, {1'000, "s"}}};
-  for (const Unit& unit : kUnits) {
-    if (ms * 1000 >= unit.length * 999) {  // rounds to at least 1.0 of this unit
-      std::array<char, 64> text{};
-      std::snprintf(text.data(), text.size(), "%.1f%s",
-                    static_cast<double>(ms) / static_cast<double>(unit.length), unit.suffix);
-      return text.data();
-    }
+  static constexpr std::array<Unit, 5> kUnits{{{1'000, "s"},
+                                               {60'000, "min"},
+                                               {3'600'000, "h"},
+                                               {86'400'000, "day"},
+                                               {604'800'000, "week"}}};
+  std::size_t unit = 0;
+  double value = 0;
+  for (;; ++unit) {
+    value =
+        std::round(static_cast<double>(ms) / static_cast<double>(kUnits[unit].length) * 10) / 10;
+    if (unit + 1 == kUnits.size()) break;
+    const auto next_ratio = static_cast<double>(kUnits[unit + 1].length / kUnits[unit].length);
+    if (value < next_ratio) break;
   }
-  return std::to_string(ms) + "ms";
-}
-
-// The interval part of to_string(rate): "1.0s" of "limit=10/1.0s".
-std::string interval_text(const Rate& rate) {
-  const std::string text = to_string(rate);
-  return text.substr(text.find('/') + 1);
+  std::array<char, 64> text{};
+  std::snprintf(text.data(), text.size(), "%.1f%s", value, kUnits[unit].suffix);
+  return text.data();
 }
 
 void print_text(const std::string& db_path, const std::vector<BucketUsage>& buckets,
@@ -65,15 +69,15 @@ void print_text(const std::string& db_path, const std::vector<BucketUsage>& buck
     std::cout << "bucket " << json_string(bucket.name) << ": " << slot_count(bucket.held)
               << " held, "
               << (bucket.wait_ms == 0 ? std::string("next acquire admitted now")
-                                      : "next acquire waits " + format_wait(bucket.wait_ms))
+                                      : "next acquire waits " + format_span(bucket.wait_ms))
               << '\n';
     for (const RateUsage& usage : bucket.rates) {
       std::string row = "  " + usage_bar(usage.used, usage.rate.limit) + " " +
                         std::to_string(usage.used) + "/" + std::to_string(usage.rate.limit) +
-                        " per " + interval_text(usage.rate);
+                        " per " + format_span(usage.rate.interval);
       if (usage.next_free_ms) {
         row.resize(std::max<std::size_t>(row.size(), 32), ' ');
-        row += "  next slot frees in " + format_wait(*usage.next_free_ms);
+        row += "  next slot frees in " + format_span(*usage.next_free_ms);
       }
       std::cout << row << '\n';
     }
