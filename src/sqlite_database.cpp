@@ -4,9 +4,11 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <random>
 #include <thread>
 
@@ -40,17 +42,17 @@ auto retry_while_busy(Deadline deadline, Step step) {
   }
 }
 
-// Keeps a connection from checkpointing the WAL into the main file when it closes while the
-// file's version has not been accepted yet, so that a refused file keeps its bytes even when
-// it carries a WAL another process left behind. (Without a WAL file there is nothing to
+// Keeps a connection from checkpointing the WAL into the main file when it closes, from when
+// it opens until release(): a file whose version is refused keeps its bytes even when it
+// carries a WAL another process left behind. (Without a WAL file there is nothing to
 // checkpoint, and closing removes the WAL files the connection created.)
-class CheckpointOnCloseGuard {
+class CheckpointOnCloseHold {
  public:
-  CheckpointOnCloseGuard(SQLite::Database& db, const std::string& path) : db_(db) {
+  CheckpointOnCloseHold(SQLite::Database& db, const std::string& path) : db_(db) {
     std::error_code error;
     if (path != kMemoryPath && std::filesystem::exists(path + "-wal", error)) set(true);
   }
-  void accept() {
+  void release() {
     if (blocked_) set(false);
   }
 
@@ -136,12 +138,12 @@ std::unique_ptr<SQLite::Database> open_bucket_database(
     auto db = std::make_unique<SQLite::Database>(
         path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX,
         busy_timeout_ms(busy_timeout));
-    CheckpointOnCloseGuard checkpoint_guard(*db, path);
+    CheckpointOnCloseHold checkpoint_hold(*db, path);
     const int version = checked_version(*db, path, deadline, migrations);
     if (sqlite3_db_readonly(db->getHandle(), "main") == 1) {
       throw StorageError(path + ": open: the file is read-only");
     }
-    checkpoint_guard.accept();
+    checkpoint_hold.release();
     // synchronous first: it also governs the rollback-journal transaction that switches a new
     // file to WAL.
     db->exec(synchronous_pragma(durability));
@@ -167,7 +169,7 @@ std::unique_ptr<SQLite::Database> open_existing_database(
     // SQLite still opens a file it may not write, read-only.
     auto db = std::make_unique<SQLite::Database>(
         path, SQLite::OPEN_READWRITE | SQLite::OPEN_NOMUTEX, busy_timeout_ms(busy_timeout));
-    CheckpointOnCloseGuard checkpoint_guard(*db, path);
+    const CheckpointOnCloseHold checkpoint_hold(*db, path);  // held: this connection only reads
     *version = checked_version(*db, path, deadline, migrations);
     return db;
   } catch (const SQLite::Exception& error) {
