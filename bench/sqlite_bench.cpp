@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <pyrate/pyrate.hpp>
 #include <string>
 
@@ -204,21 +205,25 @@ void BM_FileSize(benchmark::State& state) {
   }
 }
 
-// The console table, and each run's time per iteration kept for the summary.
+// The console table, and each run's real and CPU time per iteration kept for the summary.
 class SummaryReporter : public benchmark::ConsoleReporter {
  public:
+  SummaryReporter() : ConsoleReporter(::isatty(STDOUT_FILENO) ? OO_Defaults : OO_Tabular) {}
+
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& run : runs) {
       if (run.iterations > 0 && !run.error_occurred) {
-        ns_per_iteration_[run.run_name.function_name] =
-            run.real_accumulated_time * 1e9 / static_cast<double>(run.iterations);
+        const auto iterations = static_cast<double>(run.iterations);
+        times_[run.run_name.function_name] = {run.real_accumulated_time * 1e9 / iterations,
+                                              run.cpu_accumulated_time * 1e9 / iterations};
       }
     }
     ConsoleReporter::ReportRuns(runs);
   }
 
+  // Ratios of real time, then of CPU time (which a loaded machine disturbs less).
   void PrintSummary() const {
-    std::printf("\nSummary\n");
+    std::printf("\nSummary (real time; CPU time in brackets)\n");
     ratio("acquire 100k in window / empty window", "acquire/full_window_100k",
           "acquire/empty_window", "<= 1.25");
     ratio("acquire 100k expired / empty window", "acquire/expired_100k", "acquire/empty_window",
@@ -231,23 +236,35 @@ class SummaryReporter : public benchmark::ConsoleReporter {
   }
 
  private:
-  double find(const std::string& name) const {
-    const auto found = ns_per_iteration_.find(name);
-    return found == ns_per_iteration_.end() ? 0 : found->second;
+  struct Times {
+    double real_ns;
+    double cpu_ns;
+  };
+
+  std::optional<Times> find(const std::string& name) const {
+    const auto found = times_.find(name);
+    if (found == times_.end()) return std::nullopt;
+    return found->second;
   }
   void ratio(const char* what, const std::string& a, const std::string& b, const char* goal) const {
-    if (find(a) <= 0 || find(b) <= 0) return;
-    std::printf("  %-40s %6.2f x  (%.1f us / %.1f us)%s%s\n", what, find(a) / find(b),
-                find(a) / 1000, find(b) / 1000, *goal ? "  goal " : "", goal);
+    const auto x = find(a);
+    const auto y = find(b);
+    if (!x || !y) return;
+    std::printf("  %-40s %6.2f x [%.2f x]  (%.1f us / %.1f us)%s%s\n", what,
+                x->real_ns / y->real_ns, x->cpu_ns / y->cpu_ns, x->real_ns / 1000,
+                y->real_ns / 1000, *goal ? "  goal " : "", goal);
   }
   void throughput(const std::string& ours, const std::string& baseline, const char* goal) const {
-    if (find(ours) <= 0 || find(baseline) <= 0) return;
-    std::printf("  %-40s %6.1f %%  (%.0f puts/s vs %.0f tx/s)%s%s\n",
-                (ours + " vs " + baseline).c_str(), 100 * find(baseline) / find(ours),
-                1e9 / find(ours), 1e9 / find(baseline), *goal ? "  goal " : "", goal);
+    const auto x = find(ours);
+    const auto y = find(baseline);
+    if (!x || !y) return;
+    std::printf("  %-40s %6.1f %% [%.1f %%]  (%.0f puts/s vs %.0f tx/s)%s%s\n",
+                (ours + " vs " + baseline).c_str(), 100 * y->real_ns / x->real_ns,
+                100 * y->cpu_ns / x->cpu_ns, 1e9 / x->real_ns, 1e9 / y->real_ns,
+                *goal ? "  goal " : "", goal);
   }
 
-  std::map<std::string, double> ns_per_iteration_;
+  std::map<std::string, Times> times_;
 };
 
 }  // namespace
