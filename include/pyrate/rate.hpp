@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -22,9 +23,15 @@ enum class Duration : Millis {
 
 // Scales a Duration: Duration::Second * 2 == 2000, 1.5 * Duration::Second == 1500.
 // The product is rounded to the nearest millisecond, halves away from zero.
+// Throws std::out_of_range when it is not a number or does not fit in Millis.
 constexpr Millis operator*(Duration d, double k) {
   const double product = static_cast<double>(static_cast<Millis>(d)) * k;
-  return static_cast<Millis>(product >= 0 ? product + 0.5 : product - 0.5);
+  const double rounded = product >= 0 ? product + 0.5 : product - 0.5;
+  constexpr double kLimit = 9223372036854775808.0;  // 2^63
+  if (!(rounded >= -kLimit && rounded < kLimit)) {
+    throw std::out_of_range("Duration * factor does not fit in Millis");
+  }
+  return static_cast<Millis>(rounded);
 }
 constexpr Millis operator*(double k, Duration d) { return d * k; }
 
@@ -36,12 +43,23 @@ struct Rate {
   // Throws std::invalid_argument unless both limit and interval are > 0.
   Rate(std::int64_t limit, Millis interval);
   Rate(std::int64_t limit, Duration interval);
-  // The interval is rounded up to whole milliseconds (std::chrono::ceil).
+  // The interval is rounded up to whole milliseconds (std::chrono::ceil). Throws
+  // std::invalid_argument also for an interval too long for Millis.
   template <class Rep, class Period>
   Rate(std::int64_t limit, std::chrono::duration<Rep, Period> interval)
-      : Rate(limit, std::chrono::ceil<std::chrono::milliseconds>(interval).count()) {}
+      : Rate(limit, ceil_millis(interval)) {}
 
   bool operator==(const Rate&) const = default;
+
+ private:
+  template <class Rep, class Period>
+  static Millis ceil_millis(std::chrono::duration<Rep, Period> interval) {
+    const double millis = std::chrono::duration<double, std::milli>(interval).count();
+    if (!(millis > -9.2e18 && millis < 9.2e18)) {
+      throw std::invalid_argument("rate interval does not fit in a count of milliseconds");
+    }
+    return std::chrono::ceil<std::chrono::milliseconds>(interval).count();
+  }
 };
 
 // "limit=5/2.0s", "limit=3/500ms", "limit=100/1.0m": the interval in the largest of
