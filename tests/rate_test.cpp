@@ -44,6 +44,15 @@ TEST_CASE("A chrono interval is rounded up to whole milliseconds") {
   CHECK(Rate(1, std::chrono::duration<double, std::milli>(0.25)).interval == 1);
 }
 
+TEST_CASE("A chrono interval too long for Millis is refused with invalid_argument") {
+  CHECK_THROWS_AS(Rate(1, std::chrono::hours::max()), std::invalid_argument);
+  CHECK_THROWS_AS(Rate(1, std::chrono::duration<double>(1e30)), std::invalid_argument);
+  CHECK_THROWS_AS(Rate(1, std::chrono::duration<double>(-1e30)), std::invalid_argument);
+  CHECK_THROWS_AS(Rate(1, std::chrono::duration<double>(std::numeric_limits<double>::quiet_NaN())),
+                  std::invalid_argument);
+  CHECK(Rate(1, std::chrono::hours(24 * 365 * 1000)).interval == 31'536'000'000'000);
+}
+
 TEST_CASE("Duration times a factor is the scaled length in milliseconds") {
   static_assert(Duration::Second * 2 == 2000);
   static_assert(2 * Duration::Second == 2000);
@@ -52,6 +61,14 @@ TEST_CASE("Duration times a factor is the scaled length in milliseconds") {
   CHECK(Duration::Hour * 24 == static_cast<Millis>(Duration::Day));
   CHECK(Duration::Week * 0 == 0);
   CHECK(Rate(3, Duration::Second * 2).interval == 2000);
+}
+
+TEST_CASE("Duration times a factor that does not fit in Millis throws out_of_range") {
+  CHECK_THROWS_AS(Duration::Week * 1e300, std::out_of_range);
+  CHECK_THROWS_AS(-1e300 * Duration::Second, std::out_of_range);
+  CHECK_THROWS_AS(Duration::Second * std::numeric_limits<double>::quiet_NaN(), std::out_of_range);
+  CHECK_THROWS_AS(Duration::Second * std::numeric_limits<double>::infinity(), std::out_of_range);
+  CHECK(Duration::Week * 1e6 == 604'800'000'000'000);
 }
 
 TEST_CASE("to_string shows the interval in the largest unit it reaches, with one decimal") {
