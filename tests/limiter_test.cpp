@@ -404,6 +404,16 @@ TEST_CASE("A blocking try_acquire whose wait ends before the timeout admits") {
   CHECK(limiter.try_acquire("x", with_timeout(0ms)) == false);
 }
 
+TEST_CASE("A blocking acquire's sleep of wait plus buffer_ms is capped at the deadline") {
+  Limiter limiter(Rate(1, 200ms), 5000);
+  REQUIRE(limiter.try_acquire("x", non_blocking()));
+  // The wait (about 200 ms) ends before the 1 s deadline, the buffer after it: the acquirer
+  // wakes at the deadline and finds room.
+  const auto elapsed = time_of([&] { CHECK(limiter.try_acquire("x", with_timeout(1s))); });
+  CHECK(elapsed >= 900ms);
+  CHECK(elapsed < 3s);
+}
+
 TEST_CASE("A timeout too long to be a deadline waits as long as needed") {
   Limiter limiter(Rate(1, 200ms), 10);
   REQUIRE(limiter.try_acquire("x", non_blocking()));
