@@ -1,5 +1,7 @@
 // InterprocessLock: one lock for every process and thread that opens the same file, robust to
 // holders that die, with a named object that is checked before it is trusted.
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <array>
@@ -172,6 +174,33 @@ TEST_CASE("processes holding the lock never overlap") {
   CHECK(record->violations == 0);
   CHECK(record->entries == kProcesses * kRounds);
   CHECK(record->unguarded_counter == kProcesses * kRounds);
+}
+
+TEST_CASE("processes opening a new lock at the same moment all get the same working lock") {
+  constexpr int kRounds = 10;
+  constexpr int kProcesses = 6;
+  constexpr int kEntries = 50;
+  for (int round = 0; round < kRounds; ++round) {
+    ScratchDatabase db;
+    SharedMemory<ExclusionRecord> record;
+    SharedMemory<std::atomic<bool>> go(false);
+    std::vector<ChildProcess> openers;
+    for (int i = 0; i < kProcesses; ++i) {
+      openers.emplace_back([&] {
+        while (!*go) std::this_thread::yield();
+        InterprocessLock lock(db.path());
+        for (int entry = 0; entry < kEntries; ++entry) {
+          const std::lock_guard guard(lock);
+          record->enter_and_leave(1us);
+        }
+        return 0;
+      });
+    }
+    *go = true;
+    for (auto& opener : openers) CHECK(opener.wait() == 0);
+    CHECK(record->violations == 0);
+    CHECK(record->unguarded_counter == kProcesses * kEntries);
+  }
 }
 
 TEST_CASE("threads of one process are excluded, through one lock object or several") {
@@ -449,6 +478,31 @@ TEST_CASE("a lock object whose creator died during initialisation is initialised
     lock.unlock();
     CHECK_FALSE(taken_for_another_process(db.path()));
   }
+}
+
+TEST_CASE("an opener finding the object not ready waits for whoever holds its flock") {
+  ScratchDatabase db;
+  const std::string path = object_path(db.path());
+  write_object(path, "");
+  const int initialiser = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  REQUIRE(initialiser >= 0);
+  REQUIRE(::flock(initialiser, LOCK_EX) == 0);
+
+  SharedMemory<std::atomic<bool>> opened(false);
+  ChildProcess opener([&] {
+    InterprocessLock lock(db.path());
+    *opened = true;
+    return lock.try_lock() ? 0 : 1;
+  });
+  std::this_thread::sleep_for(300ms);
+  CHECK_FALSE(*opened);
+  CHECK(read_object(path).empty());
+
+  ::flock(initialiser, LOCK_UN);
+  ::close(initialiser);
+  CHECK(opener.wait() == 0);
+  CHECK(*opened);
+  CHECK(object_state(path) == 2);
 }
 
 TEST_CASE("a stopped holder makes the others wait and time out, and resuming it lets them in") {

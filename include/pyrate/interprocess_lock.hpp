@@ -14,11 +14,11 @@ namespace pyrate {
 // PTHREAD_MUTEX_ROBUST, PTHREAD_MUTEX_ERRORCHECK) placed in a named Boost.Interprocess
 // shared_memory_object that every opener maps. When a holder dies (SIGKILL, crash, a thread
 // that exits while holding it), the kernel releases the mutex and hands it to the next waiter,
-// which makes it consistent again at once: a dead holder delays the others by well under a
-// millisecond. The lock only orders the processes; what it guards, the database, stays
-// consistent by itself because each check-and-record is one SQLite transaction, which also
-// keeps the limit exact, though slower, for processes that do not share the lock (containers
-// sharing the file but not /dev/shm).
+// which makes it consistent again at once: a dead holder delays the others by the time the
+// kernel takes to end it and wake a waiter (0.1 to a few ms). The lock only orders the processes;
+// what it guards, the database, stays consistent by itself because each check-and-record is one
+// SQLite transaction, which also keeps the limit exact, though slower, for processes that do not
+// share the lock (containers sharing the file but not /dev/shm).
 //
 // Name and place. The object is named "pyrate-lock-v1-" followed by 16 hexadecimal digits:
 // the FNV-1a 64 hash of the database file's st_dev then st_ino, each as 8 little-endian bytes.
@@ -27,6 +27,9 @@ namespace pyrate {
 // (tmpfs: it disappears at reboot); it is created with the read/write permission bits of the
 // database file and, where the creator may, the file's group, so that the users who may
 // write the database may use the lock. It is never removed automatically; see remove().
+// A file replaced by another (deleted and created again, or renamed over) is a new identity
+// with a new lock. Each process maps an object once, however many InterprocessLocks it opens
+// on the file; a child created by fork() shares its parent's objects but not its hold.
 //
 // Layout (64-bit Linux, 128 bytes): bytes 0-7 the magic "PYRATELK", 8-11 the layout version
 // (1), 12-15 the state (0 empty, 1 initialising, 2 ready), 16-19 the object's size, 20-23
@@ -36,8 +39,9 @@ namespace pyrate {
 // initialised again; one of another layout is refused.
 //
 // A stopped holder (SIGSTOP) is alive: the others wait for it, try_lock() returns false and
-// try_lock_until() returns false at its deadline (so a Limiter with a timeout gives up), and
-// once the holder continues (SIGCONT) it unlocks and the others proceed normally.
+// try_lock_until() returns false at its deadline (so a Limiter acquire with a timeout gives
+// up; one without, blocking or not, waits), and once the holder continues (SIGCONT) it
+// unlocks and the others proceed normally.
 class InterprocessLock final : public LimiterLock {
  public:
   // Opens, creating it if needed, the lock of the file at `db_path`, which must exist.
