@@ -71,13 +71,16 @@ bool InMemoryBucket::put(const RateItem& item) {
     }
   }
 
-  if (!runs_.empty() && runs_.back().timestamp == timestamp && *runs_.back().name == item.name) {
-    runs_.back().end += item.weight;
+  Run* const newest = runs_.empty() ? nullptr : &runs_.back();
+  if (newest != nullptr && newest->name->first == item.name) {
+    if (newest->timestamp == timestamp) {
+      newest->end += item.weight;
+    } else {
+      ++newest->name->second;
+      runs_.push_back(Run{timestamp, end + item.weight, newest->name});
+    }
   } else {
-    auto name = !runs_.empty() && *runs_.back().name == item.name
-                    ? runs_.back().name
-                    : std::make_shared<const std::string>(item.name);
-    runs_.push_back(Run{timestamp, end + item.weight, std::move(name)});
+    runs_.push_back(Run{timestamp, end + item.weight, hold_name(item.name)});
   }
   clear_failing_rate();
   return true;
@@ -89,18 +92,29 @@ std::int64_t InMemoryBucket::leak(std::optional<Millis> current_timestamp) {
   const Millis cutoff = window_start(now_ms, rates().back().interval);
   std::lock_guard lock(mutex_);
   const std::int64_t before = first_slot_;
-  while (!runs_.empty() && runs_.front().timestamp < cutoff) {
-    first_slot_ = runs_.front().end;
-    runs_.pop_front();
-    ++first_run_;
-  }
+  while (!runs_.empty() && runs_.front().timestamp < cutoff) pop_oldest_run();
   return first_slot_ - before;
+}
+
+InMemoryBucket::Name* InMemoryBucket::hold_name(const std::string& name) {
+  Name& entry = *names_.try_emplace(name, 0).first;
+  ++entry.second;
+  return &entry;
+}
+
+void InMemoryBucket::pop_oldest_run() {
+  const Run& oldest = runs_.front();
+  first_slot_ = oldest.end;
+  if (--oldest.name->second == 0) names_.erase(names_.find(oldest.name->first));
+  runs_.pop_front();
+  ++first_run_;
 }
 
 void InMemoryBucket::flush() {
   std::lock_guard lock(mutex_);
   throw_if_closed("flush");
   runs_.clear();
+  names_.clear();
   first_slot_ = 0;
   first_run_ = 0;
   set_failing_rate(std::nullopt);
@@ -120,13 +134,14 @@ std::optional<RateItem> InMemoryBucket::peek(std::int64_t index) {
   const std::int64_t slot = end - 1 - index;
   const auto run =
       std::partition_point(runs_.begin(), runs_.end(), [&](const Run& r) { return r.end <= slot; });
-  return RateItem{*run->name, run->timestamp, 1};
+  return RateItem{run->name->first, run->timestamp, 1};
 }
 
 void InMemoryBucket::close() {
   std::lock_guard lock(mutex_);
   runs_.clear();
   runs_.shrink_to_fit();
+  names_.clear();
   first_slot_ = 0;
   first_run_ = 0;
   AbstractBucket::close();

@@ -5,6 +5,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "pyrate/bucket.hpp"
@@ -31,13 +33,21 @@ class InMemoryBucket final : public AbstractBucket {
   void close() override;
 
  private:
+  // A name held once per bucket, with the number of runs that carry it.
+  using Name = std::pair<const std::string, std::int64_t>;
+
   // Consecutive slots sharing a timestamp and a name. Slots are numbered in the order they
   // were put; a run holds the slots numbered from the previous run's `end` up to `end`.
   struct Run {
     Millis timestamp;
     std::int64_t end;
-    std::shared_ptr<const std::string> name;
+    Name* name;  // an entry of names_
   };
+
+  // The entry of names_ for `name`, counting one more run that carries it. Requires mutex_.
+  Name* hold_name(const std::string& name);
+  // Forgets the oldest run. Requires mutex_.
+  void pop_oldest_run();
 
   // Runs are numbered in the order they were put too; first_run_ is the number of runs_.front().
   // Number of the first run stamped at or after `timestamp`, searched outwards from the run
@@ -55,8 +65,9 @@ class InMemoryBucket final : public AbstractBucket {
 
   std::mutex mutex_;
   std::deque<Run> runs_;
-  std::int64_t first_slot_ = 0;  // number of the oldest slot held
-  std::int64_t first_run_ = 0;   // number of the oldest run held
+  std::unordered_map<std::string, std::int64_t> names_;  // the names of the runs held
+  std::int64_t first_slot_ = 0;                          // number of the oldest slot held
+  std::int64_t first_run_ = 0;                           // number of the oldest run held
   // For each rate, the first run of its window at the last put: where the next search starts.
   std::vector<std::int64_t> window_hints_;
 };
