@@ -276,6 +276,9 @@ void print_memory_rows() {
   const SlotCost alternating = cost_per_slot(kSlots, [&](std::int64_t i) {
     return pyrate::RateItem{i % 2 == 0 ? name : other, i, 1};
   });
+  const SlotCost unique = cost_per_slot(kSlots, [&](std::int64_t i) {
+    return pyrate::RateItem{"client-" + std::to_string(i), i, 1};
+  });
   const SlotCost same = cost_per_slot(kSlots, [&](std::int64_t) {
     return pyrate::RateItem{name, 0, 1};
   });
@@ -284,8 +287,10 @@ void print_memory_rows() {
       "|---|---|---|\n");
   std::printf("| distinct timestamps, one name | %.1f | %.1f |\n", distinct.heap_bytes,
               distinct.rss_bytes);
-  std::printf("| distinct timestamps, two names alternating (worst case) | %.1f | %.1f |\n",
+  std::printf("| distinct timestamps, two names alternating | %.1f | %.1f |\n",
               alternating.heap_bytes, alternating.rss_bytes);
+  std::printf("| distinct timestamps, a new name for every slot (worst case) | %.1f | %.1f |\n",
+              unique.heap_bytes, unique.rss_bytes);
   std::printf("| same timestamp and name | %.3f | %.3f |\n", same.heap_bytes, same.rss_bytes);
 }
 

@@ -429,42 +429,47 @@ class ReferenceBucket {
 
   bool put(const RateItem& item) {
     if (item.weight == 0) return true;
-    const Millis t = slots_.empty() ? item.timestamp : std::max(item.timestamp, slots_.back());
+    const Millis t = newest(item.timestamp);
     for (const Rate& rate : rates_) {
       std::int64_t in_window = 0;
-      for (const Millis slot : slots_) in_window += slot >= t - rate.interval ? 1 : 0;
+      for (const RateItem& slot : slots_) in_window += slot.timestamp >= t - rate.interval ? 1 : 0;
       if (rate.limit - in_window < item.weight) {
         failing_ = rate;
         return false;
       }
     }
-    slots_.insert(slots_.end(), static_cast<std::size_t>(item.weight), t);
+    slots_.insert(slots_.end(), static_cast<std::size_t>(item.weight), RateItem{item.name, t, 1});
     failing_.reset();
     return true;
   }
   std::int64_t leak(Millis t) {
     const auto before = slots_.size();
-    std::erase_if(slots_, [&](Millis slot) { return slot < t - rates_.back().interval; });
+    std::erase_if(
+        slots_, [&](const RateItem& slot) { return slot.timestamp < t - rates_.back().interval; });
     return static_cast<std::int64_t>(before - slots_.size());
   }
-  std::optional<Millis> peek(std::int64_t index) const {
+  std::optional<RateItem> peek(std::int64_t index) const {
     if (index < 0 || index >= static_cast<std::int64_t>(slots_.size())) return std::nullopt;
     return slots_[slots_.size() - 1 - static_cast<std::size_t>(index)];
   }
   Millis waiting(const RateItem& item) const {
     if (!failing_) return 0;
     if (item.weight > failing_->limit) return -1;
-    const Millis t = slots_.empty() ? item.timestamp : std::max(item.timestamp, slots_.back());
+    const Millis t = newest(item.timestamp);
     const auto bound = peek(failing_->limit - item.weight);
     if (!bound) return 0;
-    return std::max<Millis>(0, *bound - (t - failing_->interval) + 1);
+    return std::max<Millis>(0, bound->timestamp - (t - failing_->interval) + 1);
   }
   std::int64_t count() const { return static_cast<std::int64_t>(slots_.size()); }
   const std::optional<Rate>& failing_rate() const { return failing_; }
 
  private:
+  Millis newest(Millis timestamp) const {
+    return slots_.empty() ? timestamp : std::max(timestamp, slots_.back().timestamp);
+  }
+
   std::vector<Rate> rates_;
-  std::vector<Millis> slots_;
+  std::vector<RateItem> slots_;
   std::optional<Rate> failing_;
 };
 
@@ -501,7 +506,10 @@ TEST_CASE("put, leak, peek and waiting follow the sliding-window rules in any se
         const auto index = static_cast<std::int64_t>(random() % 25) - 2;
         const auto slot = b.bucket->peek(index);
         REQUIRE(slot.has_value() == reference.peek(index).has_value());
-        if (slot) REQUIRE(slot->timestamp == *reference.peek(index));
+        if (slot) {
+          REQUIRE(slot->timestamp == reference.peek(index)->timestamp);
+          REQUIRE(slot->name == reference.peek(index)->name);
+        }
       }
       REQUIRE(b.bucket->count() == reference.count());
     }
