@@ -134,17 +134,17 @@ int run_demo(const CommandLine& /*line*/) {
   const bool live = ::isatty(STDOUT_FILENO) == 1;
 
   std::cout << "pyrate demo: " << kWorkers << " worker processes share " << kLimit
-            << " slots per second (" << to_string(demo_rate()) << ") in bucket "
-            << json_string(kBucket) << " of\n  " << database.path()
-            << "\nEach worker takes a slot, works " << kWorkTime.count()
-            << " ms, and goes again; it reports each slot's timestamp as the file recorded "
-               "it.\n\nrun 1: workers w1-w"
+            << " slots per second (" << to_string(demo_rate()) << ")\nthrough bucket "
+            << json_string(kBucket) << " of " << database.path()
+            << ".\nEach worker takes a slot, works " << kWorkTime.count()
+            << " ms, and goes again. The table counts each\n"
+            << "admission at the timestamp the file recorded for it.\n\nrun 1: workers w1-w"
             << kWorkers << '\n';
   const Run first = run_workers(database.path(), 1, live);
   std::cout << "run 1: " << first.timestamps.size() << " admissions; the workers stopped after "
-            << in_seconds(first.lasted) << ", when no slot would free before the run's end\n\n"
+            << in_seconds(first.lasted) << ",\n  when no slot would free before the run's end\n\n"
             << "restart: new processes w" << kWorkers + 1 << "-w" << 2 * kWorkers
-            << " on the same file. Had the limit been forgotten, they would get " << kLimit
+            << " on the same file.\n  Had the limit been forgotten, they would get " << kLimit
             << " slots at once.\n";
   const Run second = run_workers(database.path(), kWorkers + 1, live);
   std::cout << "run 2: " << second.timestamps.size() << " admissions";
