@@ -25,17 +25,11 @@ using pyrate::Rate;
 using pyrate::RateItem;
 using pyrate::SQLiteBucket;
 using pyrate::SQLiteOptions;
+using pyrate_test::at;
 using pyrate_test::FakeClock;
 using pyrate_test::ScratchDir;
 
 namespace {
-
-SQLiteOptions at(const std::string& db_path, const std::string& bucket = "rate_bucket") {
-  SQLiteOptions options;
-  options.db_path = db_path;
-  options.bucket = bucket;
-  return options;
-}
 
 // A bucket in a new temporary file whose clock the test drives.
 struct ClockedBucket {

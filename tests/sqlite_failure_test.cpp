@@ -20,16 +20,10 @@ using pyrate::RateItem;
 using pyrate::SQLiteBucket;
 using pyrate::SQLiteOptions;
 using pyrate::StorageError;
+using pyrate_test::at;
 using pyrate_test::ScratchDir;
 
 namespace {
-
-SQLiteOptions at(const std::string& db_path, const std::string& bucket = "rate_bucket") {
-  SQLiteOptions options;
-  options.db_path = db_path;
-  options.bucket = bucket;
-  return options;
-}
 
 RateItem item(pyrate::Millis timestamp, std::int64_t weight = 1) {
   return RateItem{"item", timestamp, weight};

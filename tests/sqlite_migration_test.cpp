@@ -17,16 +17,10 @@ using pyrate::RateItem;
 using pyrate::SQLiteBucket;
 using pyrate::SQLiteOptions;
 using pyrate::schema::Migration;
+using pyrate_test::at;
 using pyrate_test::ScratchDir;
 
 namespace {
-
-SQLiteOptions at(const std::string& db_path, const std::string& bucket = "rate_bucket") {
-  SQLiteOptions options;
-  options.db_path = db_path;
-  options.bucket = bucket;
-  return options;
-}
 
 int user_version(const std::string& path) {
   SQLite::Database db(path, SQLite::OPEN_READONLY);

@@ -22,6 +22,15 @@
 
 namespace pyrate_test {
 
+// Options for the bucket `bucket` in the file `db_path`, the rest left at their defaults.
+inline pyrate::SQLiteOptions at(const std::string& db_path,
+                                const std::string& bucket = "rate_bucket") {
+  pyrate::SQLiteOptions options;
+  options.db_path = db_path;
+  options.bucket = bucket;
+  return options;
+}
+
 // A new directory under the system's temporary directory, removed with its contents.
 class ScratchDir {
  public:
