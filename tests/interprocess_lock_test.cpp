@@ -356,7 +356,7 @@ TEST_CASE("lockers killed at random moments never break mutual exclusion") {
     victim = spawn();
   }
   const std::int64_t entries_before_stop = record->entries;
-  std::this_thread::sleep_for(100ms);
+  std::this_thread::sleep_for(500ms);
   CHECK(record->entries > entries_before_stop);
   record->stop = true;
   for (auto& locker : lockers) CHECK(locker.wait() == 0);
