@@ -367,6 +367,42 @@ TEST_CASE("processes using different buckets of one file each keep their own buc
   }
 }
 
+TEST_CASE("threads with their own buckets on one file share its limit with other processes") {
+  ScratchDatabase db;
+  const AdmissionLog log((db.dir() / "admissions").string());
+  WorkerPlan plan;
+  plan.db_path = db.path();
+  plan.rates = {Rate(20, 200)};
+  plan.run_for = 1500ms;
+  const std::vector<WorkerPlan> plans = plans_for(6, plan);
+
+  // Fork before any thread starts: a child of a multi-threaded process may only exec.
+  std::vector<ChildProcess> processes;
+  for (std::size_t i = 3; i < plans.size(); ++i) {
+    processes.emplace_back([&, i] { return run_worker(plans[i], log); });
+  }
+  std::atomic<int> failed_threads = 0;
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < 3; ++i) {
+    threads.emplace_back([&, i] {
+      if (run_worker(plans[i], log) != 0) ++failed_threads;
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (auto& process : processes) CHECK(process.wait() == 0);
+  CHECK(failed_threads == 0);
+
+  const std::vector<Admission> admissions = log.read();
+  const std::vector<Millis> reported = reported_stamps(admissions);
+  CHECK(reported == stored_stamps(db.path(), "shared", plan.rates));
+  check_every_window(reported, plan.rates);
+  for (int worker = 0; worker < 6; ++worker) {
+    CAPTURE(worker);
+    CHECK(std::any_of(admissions.begin(), admissions.end(),
+                      [&](const Admission& admission) { return admission.worker == worker; }));
+  }
+}
+
 TEST_CASE("a leaker in every process removes expired slots without breaking the limit") {
   ScratchDatabase db;
   const AdmissionLog log((db.dir() / "admissions").string());
