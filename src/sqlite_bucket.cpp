@@ -45,10 +45,18 @@ struct SQLiteBucket::Impl {
     }
   }
 
-  // Releases the database, deleting a temporary file. Never throws.
+  // Releases the database, deleting a temporary file and the name of its lock object (mapped
+  // locks stay valid for any thread still holding them). Never throws.
   void close() noexcept {
     slots.reset();
     db.reset();
+    if (temporary_file && interprocess_lock) {
+      try {
+        InterprocessLock::remove(path);
+      } catch (const StorageError&) {
+        // The file is gone already, and with it any way to name its lock object.
+      }
+    }
     temporary_file.reset();
   }
 

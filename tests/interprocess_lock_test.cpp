@@ -654,3 +654,17 @@ TEST_CASE("remove deletes the lock object, and the next opener creates a new one
   CHECK(lock.try_lock());
   lock.unlock();
 }
+
+TEST_CASE("closing a multiprocess bucket on a temporary file removes the file's lock object") {
+  SQLiteOptions options;
+  options.multiprocess = true;
+  SQLiteBucket bucket({Rate(5, 1000)}, options);
+  const std::string path = object_path(bucket.db_path());
+  REQUIRE(fs::exists(path));
+  LimiterLock& lock = *bucket.limiter_lock();
+  lock.lock();
+  bucket.close();
+  CHECK_FALSE(fs::exists(path));
+  CHECK_FALSE(fs::exists(bucket.db_path()));
+  lock.unlock();  // a holder keeps a working lock until it lets go
+}
