@@ -1,0 +1,494 @@
+// The bucket rules of DESIGN.md ("Semantics") that every AbstractBucket obeys, checked once for
+// each kind of bucket: an InMemoryBucket, and a SQLiteBucket in a new temporary file. What only
+// one kind does is tested beside it, in in_memory_bucket_test.cpp and sqlite_bucket_test.cpp.
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <pyrate/pyrate.hpp>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "fake_clock.hpp"
+
+using pyrate::Duration;
+using pyrate::InMemoryBucket;
+using pyrate::Millis;
+using pyrate::Rate;
+using pyrate::RateItem;
+using pyrate::SQLiteBucket;
+using pyrate_test::FakeClock;
+
+namespace {
+
+// Builds an InMemoryBucket.
+struct InMemoryFixture {
+  using Bucket = InMemoryBucket;
+  static std::shared_ptr<Bucket> make(std::vector<Rate> rates) {
+    return std::make_shared<Bucket>(std::move(rates));
+  }
+  // Calls the queries only this kind has (none), for the thread-safety rule.
+  static void read_own_queries(Bucket&) {}
+};
+
+// Builds a SQLiteBucket in a new temporary file, deleted when the bucket is.
+struct SQLiteFixture {
+  using Bucket = SQLiteBucket;
+  static std::shared_ptr<Bucket> make(std::vector<Rate> rates) {
+    return std::make_shared<Bucket>(std::move(rates));
+  }
+  static void read_own_queries(Bucket& bucket) { (void)bucket.count_since(10'000); }
+};
+
+// A bucket of the fixture's kind whose clock the test drives.
+template <class Fixture>
+struct ClockedBucket {
+  explicit ClockedBucket(std::vector<Rate> rates, Millis start = 0)
+      : clock(std::make_shared<FakeClock>(start)), bucket(Fixture::make(std::move(rates))) {
+    bucket->set_clock(clock);
+  }
+  std::shared_ptr<FakeClock> clock;
+  std::shared_ptr<typename Fixture::Bucket> bucket;
+};
+
+RateItem item(Millis timestamp, std::int64_t weight = 1, std::string name = "item") {
+  return RateItem{std::move(name), timestamp, weight};
+}
+
+}  // namespace
+
+// --- Construction and clock ------------------------------------------------------------------
+
+TEMPLATE_TEST_CASE("The bucket constructor sorts the rates by interval", "[bucket]",
+                   InMemoryFixture, SQLiteFixture) {
+  const auto bucket = TestType::make(
+      {Rate(1000, Duration::Hour), Rate(5, Duration::Second), Rate(100, Duration::Minute)});
+  CHECK(bucket->rates() == std::vector<Rate>{Rate(5, Duration::Second), Rate(100, Duration::Minute),
+                                             Rate(1000, Duration::Hour)});
+}
+
+TEMPLATE_TEST_CASE(
+    "The bucket constructor throws invalid_argument listing the rates when they are invalid",
+    "[bucket]", InMemoryFixture, SQLiteFixture) {
+  try {
+    TestType::make({Rate(4, Duration::Minute), Rate(5, Duration::Second)});
+    FAIL("an invalid rate list was accepted");
+  } catch (const std::invalid_argument& e) {
+    const std::string message = e.what();
+    CHECK_THAT(message, Catch::Contains("limit=5/1.0s"));
+    CHECK_THAT(message, Catch::Contains("limit=4/1.0m"));
+  }
+  CHECK_THROWS_AS(TestType::make({}), std::invalid_argument);
+  CHECK_THROWS_AS(TestType::make({Rate(5, 1000), Rate(20, 2000)}), std::invalid_argument);
+}
+
+TEMPLATE_TEST_CASE("failing_rate is empty before any put", "[bucket]", InMemoryFixture,
+                   SQLiteFixture) {
+  const auto bucket = TestType::make({Rate(1, 1000)});
+  CHECK_FALSE(bucket->failing_rate().has_value());
+}
+
+TEMPLATE_TEST_CASE("now reads the clock given to set_clock, and a null clock is refused",
+                   "[bucket]", InMemoryFixture, SQLiteFixture) {
+  const auto bucket = TestType::make({Rate(1, 1000)});
+  auto clock = std::make_shared<FakeClock>(123'456);
+  bucket->set_clock(clock);
+  CHECK(bucket->now() == 123'456);
+  clock->advance(10);
+  CHECK(bucket->now() == 123'466);
+  CHECK_THROWS_AS(bucket->set_clock(nullptr), std::invalid_argument);
+  CHECK(bucket->now() == 123'466);
+}
+
+// --- put -------------------------------------------------------------------------------------
+
+TEMPLATE_TEST_CASE(
+    "put admits items while the window has room and refuses the one that overflows it", "[bucket]",
+    InMemoryFixture, SQLiteFixture) {
+  ClockedBucket<TestType> b({Rate(3, 1000)});
+  CHECK(b.bucket->put(item(0)));
+  CHECK(b.bucket->put(item(10)));
+  CHECK(b.bucket->put(item(20)));
+  CHECK(b.bucket->count() == 3);
+  CHECK_FALSE(b.bucket->put(item(30)));
+  CHECK(b.bucket->failing_rate() == Rate(3, 1000));
+}
+
+TEMPLATE_TEST_CASE("put refuses an item when the window is full and records nothing", "[bucket]",
+                   InMemoryFixture, SQLiteFixture) {
+  ClockedBucket<TestType> b({Rate(2, 1000)});
+  REQUIRE(b.bucket->put(item(0, 1, "a")));
+  REQUIRE(b.bucket->put(item(5, 1, "b")));
+  CHECK_FALSE(b.bucket->put(item(10, 1, "c")));
+  CHECK(b.bucket->count() == 2);
+  CHECK(b.bucket->peek(0)->name == "b");
+  CHECK(b.bucket->peek(1)->name == "a");
+}
+
+TEMPLATE_TEST_CASE(
+    "put counts slots at the window's lower bound (item.timestamp - interval, inclusive)",
+    "[bucket]", InMemoryFixture, SQLiteFixture) {
+  ClockedBucket<TestType> b({Rate(2, 1000)});
+  REQUIRE(b.bucket->put(item(0)));
+  REQUIRE(b.bucket->put(item(500)));
+  CHECK_FALSE(b.bucket->put(item(1000)));  // the slot at 0 is still in [0, 1000]
+  CHECK(b.bucket->put(item(1001)));        // it is not in [1, 1001]
+  CHECK(b.bucket->count() == 3);
+}
+
+TEMPLATE_TEST_CASE("put counts slots newer than the item", "[bucket]", InMemoryFixture,
+                   SQLiteFixture) {
+  ClockedBucket<TestType> b({Rate(2, 1000)});
+  REQUIRE(b.bucket->put(item(5000)));
+  REQUIRE(b.bucket->put(item(5000)));
+  CHECK_FALSE(b.bucket->put(item(0)));  // window [-1000, 0] is empty, but newer slots count
+  CHECK(b.bucket->count() == 2);
+}
+
+TEMPLATE_TEST_CASE("An item of weight W takes W slots, all or nothing", "[bucket]", InMemoryFixture,
+                   SQLiteFixture) {
+  ClockedBucket<TestType> b({Rate(5, 1000)});
+  CHECK(b.bucket->put(item(0, 3)));
+  CHECK(b.bucket->count() == 3);
+  CHECK_FALSE(b.bucket->put(item(1, 3)));
+  CHECK(b.bucket->count() == 3);
+  CHECK(b.bucket->put(item(1, 2)));
+  CHECK(b.bucket->count() == 5);
+  CHECK_FALSE(b.bucket->put(item(2, 1)));
+}
+
+TEMPLATE_TEST_CASE(
+    "put checks every rate in ascending interval and sets failing_rate to the first full one",
+    "[bucket]", InMemoryFixture, SQLiteFixture) {
+  ClockedBucket<TestType> b({Rate(3, Duration::Minute), Rate(2, Duration::Second)});
+  REQUIRE(b.bucket->put(item(0)));
+  REQUIRE(b.bucket->put(item(0)));
+  CHECK_FALSE(b.bucket->put(item(0)));
+  CHECK(b.bucket->failing_rate() == Rate(2, Duration::Second));
+  CHECK(b.bucket->put(item(1001)));  // the second is free again; the minute has 2 of 3
+  CHECK_FALSE(b.bucket->put(item(1002)));
+  CHECK(b.bucket->failing_rate() == Rate(3, Duration::Minute));
+  // Both rates full: the narrower one is reported.
+  CHECK_FALSE(b.bucket->put(item(1003, 2)));
+  CHECK(b.bucket->failing_rate() == Rate(2, Duration::Second));
+}
+
+TEMPLATE_TEST_CASE("A successful put clears failing_rate", "[bucket]", InMemoryFixture,
+                   SQLiteFixture) {
+  ClockedBucket<TestType> b({Rate(1, 1000)});
+  REQUIRE(b.bucket->put(item(0)));
+  REQUIRE_FALSE(b.bucket->put(item(1)));
+  REQUIRE(b.bucket->failing_rate().has_value());
+  CHECK(b.bucket->put(item(1001)));
+  CHECK_FALSE(b.bucket->failing_rate().has_value());
+}
+
+TEMPLATE_TEST_CASE("Weight 0 is admitted, records nothing and leaves failing_rate as it was",
+                   "[bucket]", InMemoryFixture, SQLiteFixture) {
+  ClockedBucket<TestType> b({Rate(1, 1000)});
+  CHECK(b.bucket->put(item(0, 0)));
+  CHECK(b.bucket->count() == 0);
+  CHECK_FALSE(b.bucket->failing_rate().has_value());
+  REQUIRE(b.bucket->put(item(0)));
+  REQUIRE_FALSE(b.bucket->put(item(1)));
+  CHECK(b.bucket->put(item(2, 0)));  // full, yet weight 0 fits
+  CHECK(b.bucket->count() == 1);
+  CHECK(b.bucket->failing_rate() == Rate(1, 1000));
+}
+
+TEMPLATE_TEST_CASE("put throws invalid_argument for a negative weight and records nothing",
+                   "[bucket]", InMemoryFixture, SQLiteFixture) {
+  ClockedBucket<TestType> b({Rate(5, 1000)});
+  CHECK_THROWS_AS(b.bucket->put(item(0, -1)), std::invalid_argument);
+  CHECK_THROWS_AS(b.bucket->put(item(0, std::numeric_limits<std::int64_t>::min())),
+                  std::invalid_argument);
+  CHECK(b.bucket->count() == 0);
+}
+
+TEMPLATE_TEST_CASE("A weight above every limit is refused without overflow", "[bucket]",
+                   InMemoryFixture, SQLiteFixture) {
+  ClockedBucket<TestType> b({Rate(5, 1000)});
+  REQUIRE(b.bucket->put(item(0, 2)));
+  const RateItem huge = item(1, std::numeric_limits<std::int64_t>::max());
+  CHECK_FALSE(b.bucket->put(huge));
+  CHECK(b.bucket->count() == 2);
+  CHECK(b.bucket->waiting(huge) == -1);
+}
+
+// --- Items older than the newest slot --------------------------------------------------------
+
+TEMPLATE_TEST_CASE(
+    "An item older than the newest slot is recorded with the newest slot's timestamp", "[bucket]",
+    InMemoryFixture, SQLiteFixture) {
+  ClockedBucket<TestType> b({Rate(3, 1000)});
+  REQUIRE(b.bucket->put(item(1000, 1, "new")));
+  CHECK(b.bucket->put(item(0, 1, "old")));  // a clock that stepped back
+  CHECK(b.bucket->peek(0)->name == "old");
+  CHECK(b.bucket->peek(0)->timestamp == 1000);
+  CHECK(b.bucket->peek(1)->timestamp == 1000);
+  CHECK(b.bucket->leak(2000) == 0);  // nothing is older than 2000 - 1000
+  CHECK(b.bucket->leak(2001) == 2);
+}
+
+TEMPLATE_TEST_CASE("An item older than the newest slot is checked as if stamped with its timestamp",
+                   "[bucket]", InMemoryFixture, SQLiteFixture) {
+  ClockedBucket<TestType> b({Rate(2, 1000)});
+  REQUIRE(b.bucket->put(item(0)));
+  REQUIRE(b.bucket->put(item(5000)));
+  // At 0 the window [-1000, 0] would hold 2 slots; at 5000, [4000, 5000] holds 1.
+  CHECK(b.bucket->put(item(0)));
+  CHECK_FALSE(b.bucket->put(item(4500)));
+}
+
+TEMPLATE_TEST_CASE(
+    "An item older than the newest slot is waited for as if stamped with its timestamp", "[bucket]",
+    InMemoryFixture, SQLiteFixture) {
+  ClockedBucket<TestType> b({Rate(2, 1000)});
+  REQUIRE(b.bucket->put(item(1000)));
+  REQUIRE(b.bucket->put(item(1000)));
+  const RateItem old = item(0);
+  REQUIRE_FALSE(b.bucket->put(old));
+  // As if stamped 1000: the slot at 1000 leaves [t - 1000, t] at t = 2001.
+  CHECK(b.bucket->waiting(old) == 1001);
+}
+
+// --- leak, flush, count, peek ----------------------------------------------------------------
+
+TEMPLATE_TEST_CASE("leak removes the slots older than the timestamp minus the widest interval",
+                   "[bucket]", InMemoryFixture, SQLiteFixture) {
+  ClockedBucket<TestType> b({Rate(3, 100), Rate(10, 1000)});
+  REQUIRE(b.bucket->put(item(0)));
+  REQUIRE(b.bucket->put(item(10, 2)));
+  REQUIRE(b.bucket->put(item(500)));
+  CHECK(b.bucket->leak(1000) == 0);  // the slot at 0 is not older than 1000 - 1000
+  CHECK(b.bucket->leak(1001) == 1);
+  CHECK(b.bucket->count() == 3);
+  CHECK(b.bucket->leak(1011) == 2);
+  CHECK(b.bucket->count() == 1);
+  CHECK(b.bucket->peek(0)->timestamp == 500);
+  CHECK(b.bucket->leak(1011) == 0);
+  CHECK(b.bucket->leak(100'000) == 1);
+  CHECK(b.bucket->count() == 0);
+  CHECK(b.bucket->leak(200'000) == 0);
+}
+
+TEMPLATE_TEST_CASE("leak without a timestamp uses the bucket's clock", "[bucket]", InMemoryFixture,
+                   SQLiteFixture) {
+  ClockedBucket<TestType> b({Rate(5, 1000)});
+  REQUIRE(b.bucket->put(item(0, 2)));
+  REQUIRE(b.bucket->put(item(300)));
+  b.clock->set(1000);
+  CHECK(b.bucket->leak() == 0);
+  b.clock->set(1001);
+  CHECK(b.bucket->leak() == 2);
+  b.clock->set(1301);
+  CHECK(b.bucket->leak() == 1);
+}
+
+TEMPLATE_TEST_CASE("leak does not overflow at the extremes of the timestamp range", "[bucket]",
+                   InMemoryFixture, SQLiteFixture) {
+  ClockedBucket<TestType> b({Rate(5, Duration::Week)});
+  constexpr Millis kMin = std::numeric_limits<Millis>::min();
+  constexpr Millis kMax = std::numeric_limits<Millis>::max();
+  REQUIRE(b.bucket->put(item(kMin)));
+  CHECK(b.bucket->leak(kMin) == 0);
+  CHECK(b.bucket->put(item(kMin + 1)));
+  CHECK(b.bucket->count() == 2);
+  CHECK(b.bucket->leak(kMax) == 2);
+  CHECK(b.bucket->put(item(kMax)));
+  CHECK(b.bucket->count() == 1);
+  CHECK(b.bucket->peek(0)->timestamp == kMax);
+}
+
+TEMPLATE_TEST_CASE("flush removes every slot and clears failing_rate", "[bucket]", InMemoryFixture,
+                   SQLiteFixture) {
+  ClockedBucket<TestType> b({Rate(2, 1000)});
+  REQUIRE(b.bucket->put(item(0, 2)));
+  REQUIRE_FALSE(b.bucket->put(item(1)));
+  REQUIRE(b.bucket->failing_rate().has_value());
+  b.bucket->flush();
+  CHECK(b.bucket->count() == 0);
+  CHECK_FALSE(b.bucket->failing_rate().has_value());
+  CHECK_FALSE(b.bucket->peek(0).has_value());
+  CHECK(b.bucket->put(item(2, 2)));
+}
+
+TEMPLATE_TEST_CASE("count includes slots that expired but were not leaked", "[bucket]",
+                   InMemoryFixture, SQLiteFixture) {
+  ClockedBucket<TestType> b({Rate(2, 1000)});
+  REQUIRE(b.bucket->put(item(0, 2)));
+  REQUIRE(b.bucket->put(item(5000, 2)));
+  CHECK(b.bucket->count() == 4);
+  CHECK(b.bucket->leak(5000) == 2);
+  CHECK(b.bucket->count() == 2);
+}
+
+TEMPLATE_TEST_CASE(
+    "peek returns slots from the newest, with their item's name and timestamp, weight 1",
+    "[bucket]", InMemoryFixture, SQLiteFixture) {
+  ClockedBucket<TestType> b({Rate(10, 1000)});
+  REQUIRE(b.bucket->put(item(10, 2, "a")));
+  REQUIRE(b.bucket->put(item(20, 1, "b")));
+  REQUIRE(b.bucket->put(item(20, 1, "a")));
+  REQUIRE(b.bucket->put(item(20, 1, "a")));
+  const std::vector<std::pair<std::string, Millis>> expected{
+      {"a", 20}, {"a", 20}, {"b", 20}, {"a", 10}, {"a", 10}};
+  REQUIRE(b.bucket->count() == 5);
+  for (std::int64_t i = 0; i < 5; ++i) {
+    const std::optional<RateItem> slot = b.bucket->peek(i);
+    REQUIRE(slot.has_value());
+    CHECK(slot->name == expected[static_cast<std::size_t>(i)].first);
+    CHECK(slot->timestamp == expected[static_cast<std::size_t>(i)].second);
+    CHECK(slot->weight == 1);
+  }
+}
+
+TEMPLATE_TEST_CASE("peek returns nothing for a negative index or one not below count", "[bucket]",
+                   InMemoryFixture, SQLiteFixture) {
+  ClockedBucket<TestType> b({Rate(10, 1000)});
+  CHECK_FALSE(b.bucket->peek(0).has_value());
+  REQUIRE(b.bucket->put(item(0, 3)));
+  CHECK_FALSE(b.bucket->peek(-1).has_value());
+  CHECK_FALSE(b.bucket->peek(3).has_value());
+  CHECK_FALSE(b.bucket->peek(std::numeric_limits<std::int64_t>::max()).has_value());
+  CHECK_FALSE(b.bucket->peek(std::numeric_limits<std::int64_t>::min()).has_value());
+  CHECK(b.bucket->peek(2).has_value());
+}
+
+TEMPLATE_TEST_CASE("peek indexes from the newest after older slots are leaked", "[bucket]",
+                   InMemoryFixture, SQLiteFixture) {
+  ClockedBucket<TestType> b({Rate(10, 1000)});
+  REQUIRE(b.bucket->put(item(0, 2, "old")));
+  REQUIRE(b.bucket->put(item(1500, 1, "mid")));
+  REQUIRE(b.bucket->put(item(1600, 1, "new")));
+  REQUIRE(b.bucket->leak(1500) == 2);
+  CHECK(b.bucket->peek(0)->name == "new");
+  CHECK(b.bucket->peek(1)->name == "mid");
+  CHECK_FALSE(b.bucket->peek(2).has_value());
+}
+
+// --- waiting ---------------------------------------------------------------------------------
+
+TEMPLATE_TEST_CASE("waiting is 0 when no rate is failing", "[bucket]", InMemoryFixture,
+                   SQLiteFixture) {
+  ClockedBucket<TestType> b({Rate(2, 1000)});
+  CHECK(b.bucket->waiting(item(0)) == 0);
+  REQUIRE(b.bucket->put(item(0)));
+  CHECK(b.bucket->waiting(item(0, 5)) == 0);
+}
+
+TEMPLATE_TEST_CASE("waiting is -1 when the weight exceeds the failing rate's limit", "[bucket]",
+                   InMemoryFixture, SQLiteFixture) {
+  ClockedBucket<TestType> b({Rate(3, 1000), Rate(10, Duration::Minute)});
+  CHECK(b.bucket->waiting(item(0)) == 0);
+  const RateItem too_heavy = item(0, 4);
+  REQUIRE_FALSE(b.bucket->put(too_heavy));
+  CHECK(b.bucket->failing_rate() == Rate(3, 1000));
+  CHECK(b.bucket->waiting(too_heavy) == -1);
+}
+
+TEMPLATE_TEST_CASE("waiting is the time until the slot that must expire leaves the window",
+                   "[bucket]", InMemoryFixture, SQLiteFixture) {
+  ClockedBucket<TestType> b({Rate(3, 1000)});
+  REQUIRE(b.bucket->put(item(0)));
+  REQUIRE(b.bucket->put(item(100)));
+  REQUIRE(b.bucket->put(item(200)));
+  const RateItem one = item(250);
+  const RateItem two = item(250, 2);
+  REQUIRE_FALSE(b.bucket->put(one));
+  // b = peek(limit - weight); wait = b.timestamp - (item.timestamp - interval) + 1.
+  CHECK(b.bucket->waiting(one) == 0 - (250 - 1000) + 1);
+  CHECK(b.bucket->waiting(two) == 100 - (250 - 1000) + 1);
+  // The waits are exact: one millisecond earlier is still refused.
+  CHECK_FALSE(b.bucket->put(item(250 + 751 - 1)));
+  CHECK(b.bucket->put(item(250 + 751)));
+}
+
+TEMPLATE_TEST_CASE("waiting is 0 when the slot that must expire is no longer held", "[bucket]",
+                   InMemoryFixture, SQLiteFixture) {
+  ClockedBucket<TestType> b({Rate(2, 1000)});
+  REQUIRE(b.bucket->put(item(0, 2)));
+  const RateItem next = item(10);
+  REQUIRE_FALSE(b.bucket->put(next));
+  REQUIRE(b.bucket->leak(100'000) == 2);
+  REQUIRE(b.bucket->failing_rate().has_value());
+  CHECK(b.bucket->waiting(next) == 0);
+}
+
+// --- close and threads -----------------------------------------------------------------------
+
+TEMPLATE_TEST_CASE("close is idempotent", "[bucket]", InMemoryFixture, SQLiteFixture) {
+  ClockedBucket<TestType> b({Rate(2, 1000)});
+  REQUIRE(b.bucket->put(item(0)));
+  b.bucket->close();
+  CHECK_NOTHROW(b.bucket->close());
+  CHECK_NOTHROW(b.bucket->close());
+}
+
+TEMPLATE_TEST_CASE(
+    "After close, put, flush, count, peek and waiting throw logic_error and leak returns 0",
+    "[bucket]", InMemoryFixture, SQLiteFixture) {
+  ClockedBucket<TestType> b({Rate(2, 1000)});
+  REQUIRE(b.bucket->put(item(0, 2)));
+  b.bucket->close();
+  CHECK_THROWS_AS(b.bucket->put(item(1)), std::logic_error);
+  CHECK_THROWS_AS(b.bucket->put(item(1, 0)), std::logic_error);
+  CHECK_THROWS_AS(b.bucket->flush(), std::logic_error);
+  CHECK_THROWS_AS(b.bucket->count(), std::logic_error);
+  CHECK_THROWS_AS(b.bucket->peek(0), std::logic_error);
+  CHECK_THROWS_AS(b.bucket->waiting(item(1)), std::logic_error);
+  CHECK(b.bucket->leak(100'000) == 0);
+  CHECK(b.bucket->leak() == 0);
+}
+
+TEMPLATE_TEST_CASE("Bucket methods are safe to call from several threads at once", "[bucket]",
+                   InMemoryFixture, SQLiteFixture) {
+  // The clock stands still, so exactly `limit` of all the puts fit, whatever the interleaving,
+  // while another thread leaks the expired slots and reads the bucket.
+  constexpr std::int64_t kLimit = 1000;
+  constexpr int kPutters = 4;
+  constexpr int kPutsEach = 400;
+  ClockedBucket<TestType> b({Rate(kLimit, 1000)});
+  REQUIRE(b.bucket->put(item(0, 300, "expired")));
+  b.clock->set(10'000);
+
+  std::atomic<std::int64_t> admitted{0};
+  std::atomic<bool> putting{true};
+  std::atomic<std::int64_t> leaked{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kPutters; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPutsEach; ++i) {
+        const RateItem next{"t" + std::to_string(t), b.clock->now(), 1};
+        if (b.bucket->put(next)) {
+          admitted.fetch_add(1);
+        } else if (b.bucket->waiting(next) < 0) {
+          admitted.store(-1'000'000);  // a weight of 1 always fits a limit of 1000
+        }
+      }
+    });
+  }
+  std::thread reader([&] {
+    while (putting.load()) {
+      leaked.fetch_add(b.bucket->leak());
+      const std::int64_t held = b.bucket->count();
+      if (held > 0) (void)b.bucket->peek(held - 1);
+      (void)b.bucket->failing_rate();
+      TestType::read_own_queries(*b.bucket);
+    }
+  });
+  for (auto& thread : threads) thread.join();
+  putting.store(false);
+  reader.join();
+  leaked.fetch_add(b.bucket->leak());
+
+  CHECK(admitted.load() == kLimit);
+  CHECK(leaked.load() == 300);
+  CHECK(b.bucket->count() == kLimit);
+  CHECK(b.bucket->failing_rate() == Rate(kLimit, 1000));
+}
