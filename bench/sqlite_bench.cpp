@@ -24,6 +24,8 @@
 #include <pyrate/pyrate.hpp>
 #include <string>
 
+#include "sqlite_database.hpp"
+
 namespace {
 
 using pyrate::Durability;
@@ -134,23 +136,11 @@ void BM_Put(benchmark::State& state, Durability durability) {
   run_puts(state, bucket, kStart, 1);
 }
 
-const char* synchronous_pragma(Durability durability) {
-  switch (durability) {
-    case Durability::Off:
-      return "PRAGMA synchronous = OFF";
-    case Durability::Normal:
-      return "PRAGMA synchronous = NORMAL";
-    case Durability::Full:
-      return "PRAGMA synchronous = FULL";
-  }
-  return "";
-}
-
 void BM_Baseline(benchmark::State& state, Durability durability) {
   SQLite::Database db(bench_dir().fresh("baseline.db"),
                       SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, 5000);
   db.exec("PRAGMA journal_mode = WAL");
-  db.exec(synchronous_pragma(durability));
+  db.exec(pyrate::synchronous_pragma(durability));
   db.exec(
       "CREATE TABLE log (bucket TEXT NOT NULL, name TEXT NOT NULL, timestamp INTEGER NOT NULL);"
       "CREATE INDEX log_by_bucket_time ON log (bucket, timestamp);");

@@ -83,6 +83,8 @@ void switch_to_wal(SQLite::Database& db, const std::string& path, Deadline deadl
   }
 }
 
+}  // namespace
+
 const char* synchronous_pragma(Durability durability) {
   switch (durability) {
     case Durability::Off:
@@ -94,8 +96,6 @@ const char* synchronous_pragma(Durability durability) {
   }
   throw std::invalid_argument("unknown Durability " + std::to_string(static_cast<int>(durability)));
 }
-
-}  // namespace
 
 TemporaryDatabaseFile::TemporaryDatabaseFile() {
   std::error_code error;

@@ -42,6 +42,10 @@ class TemporaryDatabaseFile {
 // "" must have been replaced by a temporary file's path before.
 std::string absolute_database_path(const std::string& db_path);
 
+// The PRAGMA statement that sets `durability` on a WAL database.
+// Throws std::invalid_argument for a value that is not a Durability.
+const char* synchronous_pragma(Durability durability);
+
 // A connection ready for a bucket's statements: the file (created if needed) checked for a
 // schema version this library knows, switched to the WAL journal, given PRAGMA synchronous from
 // `durability`, and migrated to the latest of `migrations`.
