@@ -216,12 +216,19 @@ std::string integrity_check(const std::string& db_path) {
   return db.execAndGet("PRAGMA integrity_check").getString();
 }
 
-// Runs `workers` plans at once and waits for them; returns how many did not exit with 0.
-int run_workers(const std::vector<WorkerPlan>& plans, const AdmissionLog& log) {
+// Starts a worker process for each of `plans`.
+std::vector<ChildProcess> start_workers(const std::vector<WorkerPlan>& plans,
+                                        const AdmissionLog& log) {
   std::vector<ChildProcess> workers;
   for (const WorkerPlan& plan : plans) {
     workers.emplace_back([&] { return run_worker(plan, log); });
   }
+  return workers;
+}
+
+// Runs `plans` at once and waits for them; returns how many did not exit with 0.
+int run_workers(const std::vector<WorkerPlan>& plans, const AdmissionLog& log) {
+  std::vector<ChildProcess> workers = start_workers(plans, log);
   int failed = 0;
   for (auto& worker : workers) failed += worker.wait() == 0 ? 0 : 1;
   return failed;
@@ -432,10 +439,7 @@ TEST_CASE("a worker killed while holding the bucket's lock stalls the others les
   plan.rates = {Rate(20, 200)};
   plan.run_for = 2500ms;
 
-  std::vector<ChildProcess> workers;
-  for (const WorkerPlan& worker_plan : plans_for(4, plan)) {
-    workers.emplace_back([&, worker_plan] { return run_worker(worker_plan, log); });
-  }
+  std::vector<ChildProcess> workers = start_workers(plans_for(4, plan), log);
   std::this_thread::sleep_for(500ms);
   ChildProcess victim = stalled_acquirer(db.path(), plan.rates, *control, log);
   sleep_until_set(control->stalled);
@@ -526,10 +530,7 @@ TEST_CASE("a stopped worker holding the lock makes the others wait, and resuming
   plan.rates = {Rate(20, 200)};
   plan.run_for = 2500ms;
 
-  std::vector<ChildProcess> workers;
-  for (const WorkerPlan& worker_plan : plans_for(3, plan)) {
-    workers.emplace_back([&, worker_plan] { return run_worker(worker_plan, log); });
-  }
+  std::vector<ChildProcess> workers = start_workers(plans_for(3, plan), log);
   std::this_thread::sleep_for(300ms);
   ChildProcess holder = stalled_acquirer(db.path(), plan.rates, *control, log);
   sleep_until_set(control->stalled);
