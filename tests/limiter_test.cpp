@@ -56,6 +56,23 @@ bool eventually(const std::function<bool()>& condition, std::chrono::millisecond
   return true;
 }
 
+// A blocking try_acquire of `name` running on another thread, and that thread's id.
+struct BackgroundAcquire {
+  std::thread::id thread;
+  std::future<bool> admitted;
+};
+
+BackgroundAcquire acquire_in_background(Limiter& limiter, std::string name) {
+  // Shared with the thread, so the promise outlives set_value whenever this returns.
+  auto thread_id = std::make_shared<std::promise<std::thread::id>>();
+  std::future<std::thread::id> started = thread_id->get_future();
+  std::future<bool> admitted = std::async(std::launch::async, [&limiter, thread_id, name] {
+    thread_id->set_value(std::this_thread::get_id());
+    return limiter.try_acquire(name);
+  });
+  return BackgroundAcquire{started.get(), std::move(admitted)};
+}
+
 int leaker_threads() {
   int found = 0;
   for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
@@ -520,12 +537,7 @@ TEST_CASE(
   // The clock moves while the limiter waits for the bucket's lock: the item must be re-stamped.
   bucket->recording_lock().on_next_lock([&] { clock->advance(5); });
 
-  std::promise<std::thread::id> acquirer_id;
-  auto acquired = std::async(std::launch::async, [&] {
-    acquirer_id.set_value(std::this_thread::get_id());
-    return limiter.try_acquire("a");
-  });
-  const std::thread::id acquirer = acquirer_id.get_future().get();
+  auto [acquirer, acquired] = acquire_in_background(limiter, "a");
   // 1000 - (1005 - 100) + 1 = 96 ms, plus the 300 ms buffer, without either lock.
   REQUIRE(eventually([&] { return bucket->log.contains(acquirer, "unlock"); }));
   CHECK_FALSE(limiter.try_acquire("b", non_blocking()));  // the limiter's mutex is free too
@@ -545,12 +557,7 @@ TEST_CASE("After sleeping, the limiter never stamps the item earlier than before
   auto bucket = std::make_shared<LockedBucket>(std::vector<Rate>{Rate(1, 100)}, clock);
   REQUIRE(bucket->put(RateItem{"earlier", 1000, 1}));
   Limiter limiter(bucket, 200);
-  std::promise<std::thread::id> acquirer_id;
-  auto acquired = std::async(std::launch::async, [&] {
-    acquirer_id.set_value(std::this_thread::get_id());
-    return limiter.try_acquire("a");
-  });
-  const std::thread::id acquirer = acquirer_id.get_future().get();
+  auto [acquirer, acquired] = acquire_in_background(limiter, "a");
   REQUIRE(eventually([&] { return bucket->log.contains(acquirer, "unlock"); }));
   clock->set(0);  // the clock steps back while the acquirer sleeps
   bucket->flush();
