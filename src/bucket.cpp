@@ -70,11 +70,8 @@ void AbstractBucket::throw_closed(const char* operation) {
   throw std::logic_error(std::string(operation) + ": the bucket is closed");
 }
 
-void AbstractBucket::check_weight(const RateItem& item) {
-  if (item.weight < 0) {
-    throw std::invalid_argument("item weight must not be negative, got " +
-                                std::to_string(item.weight));
-  }
+void AbstractBucket::throw_negative_weight(std::int64_t weight) {
+  throw std::invalid_argument("item weight must not be negative, got " + std::to_string(weight));
 }
 
 }  // namespace pyrate

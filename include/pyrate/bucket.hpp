@@ -101,10 +101,13 @@ class AbstractBucket {
   }
 
   // Throws std::invalid_argument when `item.weight` is negative.
-  static void check_weight(const RateItem& item);
+  static void check_weight(const RateItem& item) {
+    if (item.weight < 0) throw_negative_weight(item.weight);
+  }
 
  private:
   [[noreturn]] static void throw_closed(const char* operation);
+  [[noreturn]] static void throw_negative_weight(std::int64_t weight);
 
   std::vector<Rate> rates_;
   std::atomic<int> failing_rate_index_{-1};
