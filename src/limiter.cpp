@@ -1,6 +1,7 @@
 #include "pyrate/limiter.hpp"
 
 #include <algorithm>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -36,34 +37,15 @@ SteadyClock::time_point after(SteadyClock::time_point from, Millis ms) {
   return from + std::chrono::milliseconds(ms);
 }
 
-// Locks the bucket's `lock`, giving up at `deadline` when there is one.
-bool lock_until(std::unique_lock<LimiterLock>& lock,
+// Locks `lock`, giving up at `deadline` when there is one.
+template <class Lock>
+bool lock_until(std::unique_lock<Lock>& lock,
                 const std::optional<SteadyClock::time_point>& deadline) {
   if (!deadline) {
     lock.lock();
     return true;
   }
   return lock.try_lock_until(*deadline);
-}
-
-// Locks the limiter's own mutex, giving up at `deadline` when there is one. A timed wait polls
-// try_lock, backing off up to 1 ms: std::timed_mutex waits for a steady-clock deadline with
-// pthread_mutex_clocklock, which ThreadSanitizer (GCC 12) does not intercept, so it reports
-// every later unlock as a bad unlock.
-bool lock_until(std::unique_lock<std::mutex>& lock,
-                const std::optional<SteadyClock::time_point>& deadline) {
-  if (!deadline) {
-    lock.lock();
-    return true;
-  }
-  auto pause = std::chrono::microseconds(50);
-  while (!lock.try_lock()) {
-    const auto now = SteadyClock::now();
-    if (now >= *deadline) return false;
-    std::this_thread::sleep_for(std::min<SteadyClock::duration>(pause, *deadline - now));
-    pause = std::min<std::chrono::microseconds>(pause * 2, std::chrono::milliseconds(1));
-  }
-  return true;
 }
 
 }  // namespace

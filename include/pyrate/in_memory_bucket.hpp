@@ -3,13 +3,13 @@
 
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "pyrate/bucket.hpp"
+#include "pyrate/mutex.hpp"
 
 namespace pyrate {
 
@@ -63,7 +63,7 @@ class InMemoryBucket final : public AbstractBucket {
   }
   std::int64_t end_slot() const { return runs_.empty() ? first_slot_ : runs_.back().end; }
 
-  std::mutex mutex_;
+  Mutex mutex_;
   std::deque<Run> runs_;
   std::unordered_map<std::string, std::int64_t> names_;  // the names of the runs held
   std::int64_t first_slot_ = 0;                          // number of the oldest slot held

@@ -5,7 +5,6 @@
 #include <concepts>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +14,7 @@
 #include "pyrate/bucket.hpp"
 #include "pyrate/bucket_factory.hpp"
 #include "pyrate/errors.hpp"
+#include "pyrate/mutex.hpp"
 
 namespace pyrate {
 
@@ -97,7 +97,7 @@ class Limiter {
   // acquiring then needs no call to get() and no reference count.
   std::shared_ptr<AbstractBucket> single_bucket_;
   Millis buffer_ms_;
-  std::mutex mutex_;
+  Mutex mutex_;
 };
 
 // A Limiter over a new InMemoryBucket of `rate_per_duration` per `duration` ms.

@@ -10,5 +10,6 @@
 #include "pyrate/leaker.hpp"
 #include "pyrate/limiter.hpp"
 #include "pyrate/limiter_lock.hpp"
+#include "pyrate/mutex.hpp"
 #include "pyrate/rate.hpp"
 #include "pyrate/sqlite_bucket.hpp"
