@@ -53,9 +53,6 @@ bool lock_until(std::unique_lock<Lock>& lock,
 Limiter::Limiter(std::shared_ptr<BucketFactory> factory, Millis buffer_ms)
     : factory_(std::move(factory)), buffer_ms_(buffer_ms) {
   if (!factory_) throw std::invalid_argument("Limiter: factory must not be null");
-  if (auto* single = dynamic_cast<SingleBucketFactory*>(factory_.get())) {
-    single_bucket_ = single->get(RateItem{});
-  }
   if (buffer_ms_ < 0) {
     throw std::invalid_argument("Limiter: buffer_ms must not be negative, got " +
                                 std::to_string(buffer_ms_));
@@ -87,12 +84,13 @@ Limiter::Outcome Limiter::acquire(std::string_view name, const AcquireOptions& o
   std::unique_lock own_lock(mutex_, std::defer_lock);
   if (!lock_until(own_lock, deadline)) return Outcome::kRefused;
   RateItem item = factory_->wrap_item(name, options.weight);
+  AbstractBucket* sole = factory_->sole_bucket();
   std::shared_ptr<AbstractBucket> routed;  // the bucket get() picked, when it had to be asked
-  if (!single_bucket_) {
+  if (sole == nullptr) {
     routed = factory_->get(item);
     if (!routed) throw std::logic_error("Limiter: the bucket factory routed an item to no bucket");
   }
-  AbstractBucket& bucket = single_bucket_ ? *single_bucket_ : *routed;
+  AbstractBucket& bucket = sole != nullptr ? *sole : *routed;
 
   std::unique_lock<LimiterLock> bucket_lock;
   if (LimiterLock* shared = bucket.limiter_lock()) {

@@ -293,6 +293,45 @@ TEST_CASE("try_acquire throws logic_error when the factory routes an item to no 
   CHECK(limiter.try_acquire("after", non_blocking()));  // the limiter's mutex was released
 }
 
+namespace {
+
+// Declares a sole bucket, and counts the calls to get() that a Limiter should not need.
+class SoleBucketFactory final : public pyrate::BucketFactory {
+ public:
+  explicit SoleBucketFactory(std::shared_ptr<InMemoryBucket> bucket) : bucket(std::move(bucket)) {}
+  RateItem wrap_item(std::string_view name, std::int64_t weight) override {
+    return RateItem{std::string(name), bucket->now(), weight};
+  }
+  std::shared_ptr<pyrate::AbstractBucket> get(const RateItem&) override {
+    ++get_calls;
+    return bucket;
+  }
+  pyrate::AbstractBucket* sole_bucket() noexcept override { return bucket.get(); }
+  std::shared_ptr<InMemoryBucket> bucket;
+  std::atomic<int> get_calls{0};
+};
+
+}  // namespace
+
+TEST_CASE("A factory with a sole_bucket() gets every item there without a call to get()") {
+  auto factory = std::make_shared<SoleBucketFactory>(
+      clocked_bucket({Rate(2, 1000)}, std::make_shared<FakeClock>(0)));
+  Limiter limiter(factory);
+  CHECK(limiter.try_acquire("a", non_blocking()));
+  CHECK(limiter.try_acquire("b", non_blocking()));
+  CHECK_FALSE(limiter.try_acquire("c", non_blocking()));
+  CHECK(factory->bucket->count() == 2);
+  CHECK(factory->get_calls == 0);
+}
+
+TEST_CASE("A SingleBucketFactory's sole_bucket() is its bucket; other factories have none") {
+  auto bucket = std::make_shared<InMemoryBucket>(std::vector<Rate>{Rate(2, 1000)});
+  SingleBucketFactory single(bucket, false);
+  CHECK(single.sole_bucket() == bucket.get());
+  TwoBucketFactory two(std::make_shared<FakeClock>(0));
+  CHECK(two.sole_bucket() == nullptr);
+}
+
 TEST_CASE("Limiter(bucket) wraps the bucket in a SingleBucketFactory that schedules its leak") {
   auto bucket = std::make_shared<InMemoryBucket>(std::vector<Rate>{Rate(2, 1000)});
   Limiter limiter(bucket);

@@ -29,6 +29,11 @@ class BucketFactory {
   // The bucket `item` goes to.
   virtual std::shared_ptr<AbstractBucket> get(const RateItem& item) = 0;
 
+  // The bucket get() returns for every item, when there is one such bucket that lives as long
+  // as the factory; nullptr (the default) otherwise. A Limiter then routes items to it without
+  // calling get(), which saves copying a shared_ptr on every acquire.
+  virtual AbstractBucket* sole_bucket() noexcept { return nullptr; }
+
   // Constructs a Bucket from `args`, then schedule_leak()s it.
   template <class Bucket, class... Args>
   std::shared_ptr<Bucket> create(Args&&... args) {
@@ -68,6 +73,8 @@ class SingleBucketFactory final : public BucketFactory {
 
   RateItem wrap_item(std::string_view name, std::int64_t weight = 1) override;
   std::shared_ptr<AbstractBucket> get(const RateItem& item) override;
+  // The bucket, since every item goes to it.
+  AbstractBucket* sole_bucket() noexcept override { return bucket_.get(); }
   // Stops leaking and closes the bucket, scheduled or not. Idempotent.
   void close() override;
 

@@ -93,9 +93,6 @@ class Limiter {
   void acquire_or_throw(std::string_view name, std::int64_t weight);
 
   std::shared_ptr<BucketFactory> factory_;
-  // The bucket of factory_ when it is a SingleBucketFactory, which routes every item there:
-  // acquiring then needs no call to get() and no reference count.
-  std::shared_ptr<AbstractBucket> single_bucket_;
   Millis buffer_ms_;
   Mutex mutex_;
 };
