@@ -175,3 +175,17 @@ TEST_CASE("MonotonicClock never steps backwards and SystemClock reads Unix milli
   CHECK(std::abs(system.now() - expected) < 5000);
   CHECK(system.now() > 1'600'000'000'000);  // after September 2020
 }
+
+TEST_CASE("steady_time_after rounds up, saturates when too far, and gives now for no time") {
+  using SteadyClock = std::chrono::steady_clock;
+  const auto before = SteadyClock::now();
+  const auto soon = pyrate::steady_time_after(5ms);
+  CHECK(soon >= before + 5ms);
+  CHECK(soon <= SteadyClock::now() + 5ms);
+  CHECK(pyrate::steady_time_after(std::chrono::hours::max()) == SteadyClock::time_point::max());
+  CHECK(pyrate::steady_time_after(SteadyClock::duration::max()) == SteadyClock::time_point::max());
+  const auto now = pyrate::steady_time_after(std::chrono::hours::min());
+  CHECK(now >= before);
+  CHECK(now <= SteadyClock::now());
+  CHECK(pyrate::steady_time_after(std::chrono::duration<double, std::milli>(0.5)) >= before);
+}

@@ -3,6 +3,8 @@
 
 #include <chrono>
 
+#include "pyrate/clock.hpp"
+
 namespace pyrate {
 
 // A mutex that satisfies Lockable and TimedLockable, so std::lock_guard and std::unique_lock
@@ -18,11 +20,10 @@ class LimiterLock {
   virtual bool try_lock() = 0;
   // Blocks until the lock is held (true) or `deadline` passes (false).
   virtual bool try_lock_until(std::chrono::steady_clock::time_point deadline) = 0;
-  // try_lock_until(now + d).
+  // try_lock_until(steady_time_after(d)): a `d` too long for the clock means no time limit.
   template <class Rep, class Period>
   bool try_lock_for(std::chrono::duration<Rep, Period> d) {
-    return try_lock_until(std::chrono::steady_clock::now() +
-                          std::chrono::ceil<std::chrono::steady_clock::duration>(d));
+    return try_lock_until(steady_time_after(d));
   }
   virtual void unlock() = 0;
 };
