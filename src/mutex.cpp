@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <ctime>
 
 namespace pyrate {
@@ -12,10 +13,12 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-// How many times a waiter re-reads a held lock before it sleeps (a pause each, about 20 ns).
+// How many times a waiter re-reads a held lock before it sleeps (a pause each, 20 ns or more).
 constexpr int kSpins = 100;
-// The longest a waiter sleeps without looking at the lock again.
-constexpr auto kLongestSleep = std::chrono::milliseconds(1);
+// A waiter's sleeps end by these times at the latest: the first after each release it sees,
+// then twice as long each time up to the last, while the lock stays held.
+constexpr auto kShortestSleep = std::chrono::milliseconds(1);
+constexpr auto kLongestSleep = std::chrono::milliseconds(64);
 
 void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -25,8 +28,9 @@ void cpu_relax() {
 #endif
 }
 
-// Sleeps while `word` holds `value`, until woken, interrupted or past `wake_by`.
-void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t value,
+// Sleeps while `word` holds `value`, until woken, interrupted or past `wake_by`. Returns false
+// when `wake_by` passed, true otherwise.
+bool futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t value,
                 SteadyClock::time_point wake_by) {
   // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time, the clock of steady_clock.
   const auto since_epoch = wake_by.time_since_epoch();
@@ -35,36 +39,40 @@ void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t value,
   until.tv_sec = static_cast<std::time_t>(seconds.count());
   until.tv_nsec = static_cast<long>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch - seconds).count());
-  syscall(SYS_futex, &word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, value, &until, nullptr,
-          FUTEX_BITSET_MATCH_ANY);
+  const long result = syscall(SYS_futex, &word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, value,
+                              &until, nullptr, FUTEX_BITSET_MATCH_ANY);
+  return result == 0 || errno != ETIMEDOUT;
 }
 
 }  // namespace
 
 bool Mutex::lock_contended(std::optional<SteadyClock::time_point> deadline) {
+  auto sleep_limit = std::chrono::duration_cast<SteadyClock::duration>(kShortestSleep);
   while (true) {
+    if (deadline && SteadyClock::now() >= *deadline) return false;
     for (int spin = 0; spin < kSpins; ++spin) {
       cpu_relax();
       if (state_.load(std::memory_order_relaxed) == 0 && try_lock()) return true;
     }
+
+    // Registered, this thread is woken by every unlock() that reads sleepers_ after the
+    // increment. An unlock() whose read the hardware ran before its own release was published
+    // can miss it: the sleep limit bounds what that costs.
     sleepers_.fetch_add(1, std::memory_order_seq_cst);
-    const bool held = try_lock();
-    const auto now = SteadyClock::now();
-    const bool expired = !held && deadline && now >= *deadline;
-    if (!held && !expired) {
-      const auto recheck = now + kLongestSleep;
-      futex_wait(state_, 1, deadline ? std::min(*deadline, recheck) : recheck);
-      wake_pending_.store(false, std::memory_order_relaxed);
+    if (try_lock()) {
+      sleepers_.fetch_sub(1, std::memory_order_relaxed);
+      return true;
     }
+    auto wake_by = SteadyClock::now() + sleep_limit;
+    if (deadline) wake_by = std::min(wake_by, *deadline);
+    const bool released = futex_wait(state_, 1, wake_by);
     sleepers_.fetch_sub(1, std::memory_order_relaxed);
-    if (held) return true;
-    if (expired) return false;
+    sleep_limit = released ? std::chrono::duration_cast<SteadyClock::duration>(kShortestSleep)
+                           : std::min<SteadyClock::duration>(2 * sleep_limit, kLongestSleep);
   }
 }
 
 void Mutex::wake_one() noexcept {
-  // One wake at a time: until a woken sleeper runs, further unlocks need not call the kernel.
-  if (wake_pending_.exchange(true, std::memory_order_relaxed)) return;
   syscall(SYS_futex, &state_, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
 }
 

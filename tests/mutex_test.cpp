@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -162,4 +163,76 @@ TEST_CASE("Mutex every sleeping waiter gets the lock once it is released") {
   for (auto& waiter : waiters) waiter.join();
   CHECK(done.load() == kWaiters);
   CHECK(timed_out.load() == 0);
+}
+
+TEST_CASE("Mutex an unlock wakes a sleeping waiter without waiting for its next look") {
+  // A waiter blocked for 70 ms sleeps up to 64 ms between looks; woken, it takes the lock in
+  // well under a millisecond.
+  constexpr int kTrials = 15;
+  std::vector<SteadyClock::duration> handoffs;
+  for (int trial = 0; trial < kTrials; ++trial) {
+    Mutex mutex;
+    mutex.lock();
+    SteadyClock::time_point taken;
+    std::thread waiter([&] {
+      mutex.lock();
+      taken = SteadyClock::now();
+      mutex.unlock();
+    });
+    std::this_thread::sleep_for(70ms);
+    const auto released = SteadyClock::now();
+    mutex.unlock();
+    waiter.join();
+    handoffs.push_back(taken - released);
+  }
+  std::nth_element(handoffs.begin(), handoffs.begin() + kTrials / 2, handoffs.end());
+  const auto median_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(handoffs[kTrials / 2]).count();
+  CAPTURE(median_us);
+  CHECK(median_us < 5'000);
+}
+
+TEST_CASE("Mutex try_lock_for a duration too long for the clock waits without a limit") {
+  Mutex mutex;
+  HeldElsewhere held(mutex);
+  std::atomic<bool> got{false};
+  std::thread waiter([&] {
+    if (mutex.try_lock_for(std::chrono::hours::max())) {
+      got.store(true);
+      mutex.unlock();
+    }
+  });
+  std::this_thread::sleep_for(30ms);
+  CHECK_FALSE(got.load());
+  held.release();
+  waiter.join();
+  CHECK(got.load());
+}
+
+TEST_CASE("Mutex timed waiters that give up leave the other waiters to be woken") {
+  Mutex mutex;
+  std::atomic<int> gave_up{0};
+  std::atomic<int> taken{0};
+  std::vector<std::thread> waiters;
+  {
+    HeldElsewhere held(mutex);
+    for (int i = 0; i < 4; ++i) {
+      waiters.emplace_back([&, i] {
+        if (i % 2 == 0) {
+          if (mutex.try_lock_for(10ms)) {
+            mutex.unlock();
+          } else {
+            gave_up.fetch_add(1);
+          }
+        } else {
+          std::lock_guard lock(mutex);
+          taken.fetch_add(1);
+        }
+      });
+    }
+    std::this_thread::sleep_for(60ms);
+    CHECK(gave_up.load() == 2);
+  }
+  for (auto& waiter : waiters) waiter.join();
+  CHECK(taken.load() == 2);
 }

@@ -6,19 +6,27 @@
 #include <cstdint>
 #include <optional>
 
+#include "pyrate/clock.hpp"
+
 namespace pyrate {
 
-// A mutex for short critical sections within one process (Linux only). It satisfies Lockable
-// and TimedLockable, so std::lock_guard and std::unique_lock work with it. It must be unlocked
-// by the thread that locked it; it is not recursive. Like std::mutex it is not fair: a thread
-// that releases the lock may take it again before a waiter does.
+// A mutex for short critical sections within one process (Linux only): the lock of a Limiter
+// and of an InMemoryBucket. It satisfies Lockable, and TimedLockable for steady_clock
+// deadlines, so std::lock_guard and std::unique_lock work with it. It must be unlocked by the
+// thread that locked it; it is not recursive. Like std::mutex it is not fair: a thread that
+// releases the lock may take it again before a waiter does.
 //
-// Unlike std::mutex, releasing a lock costs no atomic read-modify-write, which makes an
-// uncontended lock and unlock about twice as cheap. The price is that unlock() cannot promise to
-// wake a waiter that is just going to sleep, so a waiter never sleeps longer than 1 ms without
-// looking at the lock again: an unlock normally wakes it at once, but it may take a released
-// lock up to 1 ms late. Waiters spin for about 2 us before they sleep. A timed wait gives up at
-// its deadline.
+// Unlike std::mutex, releasing it costs no atomic read-modify-write, which makes an uncontended
+// lock and unlock about twice as cheap. The price:
+// - unlock() cannot promise to wake a waiter that is just going to sleep. An unlock normally
+//   wakes a sleeper at once, but a waiter may take a released lock late: by up to 1 ms after
+//   it last saw the lock released, or by as long as it has been sleeping since, 64 ms at most.
+//   Waiters spin for 100 pauses (2 us or more, depending on the processor) before they sleep,
+//   and while the lock stays held they look at it again 1, 2, 4, ... 64 ms apart.
+// - unlock() reads the mutex after releasing it, so a mutex must not be destroyed while
+//   another thread may still be inside unlock(): taking the lock and then destroying the mutex
+//   is not enough to know that, as it is for std::mutex.
+// A timed wait gives up at its deadline.
 class Mutex {
  public:
   Mutex() = default;
@@ -42,11 +50,10 @@ class Mutex {
     return try_lock() || lock_contended(deadline);
   }
 
-  // try_lock_until(now + d).
+  // try_lock_until(steady_time_after(d)): a `d` too long for the clock means no time limit.
   template <class Rep, class Period>
   bool try_lock_for(std::chrono::duration<Rep, Period> d) {
-    return try_lock_until(std::chrono::steady_clock::now() +
-                          std::chrono::ceil<std::chrono::steady_clock::duration>(d));
+    return try_lock_until(steady_time_after(d));
   }
 
   // Releases the lock and wakes one sleeping waiter, if any.
@@ -64,7 +71,6 @@ class Mutex {
 
   std::atomic<std::uint32_t> state_{0};     // 1 while held; the word sleepers wait on
   std::atomic<std::uint32_t> sleepers_{0};  // threads registered to be woken by unlock()
-  std::atomic<bool> wake_pending_{false};   // a wake was sent and no sleeper has run since
 };
 
 }  // namespace pyrate
