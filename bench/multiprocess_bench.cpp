@@ -25,13 +25,15 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <pyrate/pyrate.hpp>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
+
+#include "temporary_directory.hpp"
 
 namespace {
 
@@ -48,41 +50,28 @@ std::int64_t monotonic_ns() {
 }
 
 // A directory for the run's files; removed, with the lock objects of its files, at exit.
-class BenchDir {
+class BenchDir : public pyrate::TemporaryDirectory {
  public:
-  BenchDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "pyrate-mp-bench-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      std::perror("mkdtemp");
-      std::exit(1);
-    }
-    path_ = pattern;
-  }
-  ~BenchDir() {
-    for (const auto& file : files_) {
-      try {
-        InterprocessLock::remove(file);
-      } catch (const pyrate::StorageError&) {
-        // Never created.
-      }
-    }
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  BenchDir(const BenchDir&) = delete;
-  BenchDir& operator=(const BenchDir&) = delete;
+  BenchDir() : TemporaryDirectory("pyrate-mp-bench") {}
 
-  std::string new_file(const std::string& name) {
-    files_.push_back((path_ / name).string());
-    std::ofstream(files_.back()).flush();
-    return files_.back();
+  // Creates the empty file `name` in the directory; returns its path.
+  std::string new_file(const std::string& name) const {
+    const std::string path = file(name);
+    std::ofstream(path).flush();
+    return path;
   }
-
- private:
-  std::filesystem::path path_;
-  std::vector<std::string> files_;
 };
+
+// The run's directory, made on first use; exits when it cannot be made.
+BenchDir& bench_dir() {
+  try {
+    static BenchDir dir;
+    return dir;
+  } catch (const std::system_error& error) {
+    std::fprintf(stderr, "%s\n", error.what());
+    std::exit(1);
+  }
+}
 
 // Memory shared with forked children; they write, the parent reads after reaping them.
 template <class T>
@@ -158,7 +147,8 @@ struct WorkerTally {
   std::int64_t errors;
 };
 
-ContentionResult run_contention(BenchDir& dir, int processes, Sharing sharing, double seconds) {
+ContentionResult run_contention(const BenchDir& dir, int processes, Sharing sharing,
+                                double seconds) {
   const std::string name = "contention-" + std::to_string(processes) + "-" +
                            std::to_string(static_cast<int>(sharing)) + "-";
   std::vector<std::string> db_paths;
@@ -252,7 +242,7 @@ double lock_unlock_ns(Lock& lock) {
 }
 
 // Median and largest time from a holder's SIGKILL to a blocked waiter holding the lock.
-std::pair<std::int64_t, std::int64_t> recovery_after_kill(BenchDir& dir, int trials) {
+std::pair<std::int64_t, std::int64_t> recovery_after_kill(const BenchDir& dir, int trials) {
   std::vector<std::int64_t> recoveries;
   for (int trial = 0; trial < trials; ++trial) {
     const std::string path = dir.new_file("recovery-" + std::to_string(trial));
@@ -307,7 +297,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  BenchDir dir;
+  BenchDir& dir = bench_dir();
   double load[3] = {0, 0, 0};
   getloadavg(load, 3);
   std::printf("%u cores, load average %.2f (latency tails grow with other load on the machine)\n",

@@ -25,6 +25,7 @@
 #include <string>
 
 #include "sqlite_database.hpp"
+#include "temporary_directory.hpp"
 
 namespace {
 
@@ -40,26 +41,15 @@ constexpr std::int64_t kUnlimited = 1'000'000'000;
 constexpr Millis kStart = 1'700'000'000'000;  // a wall-clock time, in ms
 
 // A directory for the run's files, removed at exit.
-class BenchDir {
+class BenchDir : public pyrate::TemporaryDirectory {
  public:
-  BenchDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "pyrate-bench-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) std::abort();
-    path_ = pattern;
-  }
-  ~BenchDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
+  BenchDir() : TemporaryDirectory("pyrate-bench") {}
   // A path for a new file; any earlier file there (and its WAL files) is removed.
   std::string fresh(const std::string& name) const {
-    const std::string path = (path_ / name).string();
+    const std::string path = file(name);
     for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
     return path;
   }
-
- private:
-  std::filesystem::path path_;
 };
 
 BenchDir& bench_dir() {

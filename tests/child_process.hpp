@@ -22,7 +22,7 @@
 #include <thread>
 #include <utility>
 
-#include "pyrate/interprocess_lock.hpp"
+#include "temporary_directory.hpp"
 
 namespace pyrate::testing {
 
@@ -145,35 +145,16 @@ class SharedMemory {
 };
 
 // A fresh directory holding a file `db` (empty unless something writes it). Removes the
-// directory and the file's interprocess lock object on destruction.
+// directory and the interprocess lock objects of the files in it on destruction.
 class ScratchDatabase {
  public:
-  ScratchDatabase() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "pyrate-mp-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      throw std::system_error(errno, std::generic_category(), "mkdtemp");
-    }
-    dir_ = pattern;
-    path_ = (dir_ / "db").string();
-    std::ofstream(path_).flush();
-  }
-  ~ScratchDatabase() {
-    try {
-      InterprocessLock::remove(path_);
-    } catch (const std::exception&) {
-      // The test removed the file itself.
-    }
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
-  ScratchDatabase(const ScratchDatabase&) = delete;
-  ScratchDatabase& operator=(const ScratchDatabase&) = delete;
+  ScratchDatabase() : path_(dir_.file("db")) { std::ofstream(path_).flush(); }
 
-  const std::filesystem::path& dir() const { return dir_; }
+  const std::filesystem::path& dir() const { return dir_.path(); }
   const std::string& path() const { return path_; }
 
  private:
-  std::filesystem::path dir_;
+  TemporaryDirectory dir_{"pyrate-mp"};
   std::string path_;
 };
 

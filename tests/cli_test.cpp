@@ -14,13 +14,14 @@
 #include <fstream>
 #include <map>
 #include <optional>
-#include <pyrate/interprocess_lock.hpp>
 #include <regex>
 #include <sstream>
 #include <string>
 #include <system_error>
 #include <thread>
 #include <vector>
+
+#include "temporary_directory.hpp"
 
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
@@ -130,43 +131,20 @@ Outcome run_pyrate(const std::vector<std::string>& arguments, const Environment&
   return PyrateProcess(arguments, env).wait();
 }
 
-// A fresh directory, removed with its contents at the end of the test.
-class Scratch {
+// A fresh directory, removed with its contents and their lock objects at the end of the test.
+class Scratch : public pyrate::TemporaryDirectory {
  public:
-  Scratch() {
-    std::string pattern = (fs::temp_directory_path() / "pyrate-cli-test-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      throw std::system_error(errno, std::generic_category(), "mkdtemp");
-    }
-    path_ = pattern;
-  }
-  // Removes the directory, and the lock objects of the database files in it.
-  ~Scratch() {
-    std::error_code ignored;
-    for (const auto& entry : fs::recursive_directory_iterator(path_, ignored)) {
-      if (entry.path().extension() != ".db") continue;
-      try {
-        pyrate::InterprocessLock::remove(entry.path().string());
-      } catch (const std::exception&) {
-        // Not a database the command opened.
-      }
-    }
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-  std::string db() const { return (path_ / "limits.db").string(); }
+  Scratch() : TemporaryDirectory("pyrate-cli-test") {}
+  std::string db() const { return file("limits.db"); }
   // The names of the entries below the directory, recursively.
   std::vector<std::string> entries() const {
     std::vector<std::string> names;
-    for (const auto& entry : fs::recursive_directory_iterator(path_)) {
-      names.push_back(fs::relative(entry.path(), path_).string());
+    for (const auto& entry : fs::recursive_directory_iterator(path())) {
+      names.push_back(fs::relative(entry.path(), path()).string());
     }
     std::sort(names.begin(), names.end());
     return names;
   }
-
- private:
-  fs::path path_;
 };
 
 std::string read_file(const fs::path& path) {

@@ -4,7 +4,6 @@
 
 #include <grp.h>
 #include <signal.h>
-#include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +19,8 @@
 #include <system_error>
 #include <vector>
 
+#include "temporary_directory.hpp"
+
 namespace pyrate_test {
 
 // Options for the bucket `bucket` in the file `db_path`, the rest left at their defaults.
@@ -31,30 +32,11 @@ inline pyrate::SQLiteOptions at(const std::string& db_path,
   return options;
 }
 
-// A new directory under the system's temporary directory, removed with its contents.
-class ScratchDir {
+// A new directory under the system's temporary directory, removed with its contents (and
+// their interprocess lock objects) even when a test took its permissions away.
+class ScratchDir : public pyrate::TemporaryDirectory {
  public:
-  ScratchDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "pyrate-test-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      throw std::system_error(errno, std::generic_category(), "mkdtemp");
-    }
-    path_ = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    std::filesystem::permissions(path_, std::filesystem::perms::owner_all,
-                                 std::filesystem::perm_options::add, ignored);
-    std::filesystem::remove_all(path_, ignored);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-
-  const std::filesystem::path& path() const { return path_; }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
+  ScratchDir() : TemporaryDirectory("pyrate-test") {}
 };
 
 // The bytes of a file; empty when it cannot be read.

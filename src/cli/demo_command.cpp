@@ -1,15 +1,12 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstdlib>
-#include <filesystem>
 #include <iostream>
 #include <stdexcept>
 #include <string>
-#include <system_error>
 #include <vector>
 
+#include "../temporary_directory.hpp"
 #include "admission_table.hpp"
 #include "admission_windows.hpp"
 #include "commands.hpp"
@@ -17,7 +14,6 @@
 #include "exit_codes.hpp"
 #include "json_string.hpp"
 #include "pyrate/clock.hpp"
-#include "pyrate/interprocess_lock.hpp"
 #include "pyrate/sqlite_bucket.hpp"
 
 namespace pyrate::cli {
@@ -46,37 +42,17 @@ const Rate& demo_rate() {
 // Destruction removes the file's lock object and the directory.
 class DemoDatabase {
  public:
-  DemoDatabase() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern =
-        std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/pyrate-demo-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      throw std::system_error(errno, std::generic_category(),
-                              "cannot create a temporary directory from " + pattern);
-    }
-    directory_ = pattern;
-    path_ = (directory_ / "demo.db").string();
+  DemoDatabase() : path_(directory_.file("demo.db")) {
     SQLiteOptions options;
     options.db_path = path_;
     options.bucket = std::string(kBucket);
     SQLiteBucket(std::vector<Rate>{demo_rate()}, options).close();
   }
-  ~DemoDatabase() {
-    try {
-      InterprocessLock::remove(path_);
-    } catch (const std::exception&) {
-      // The file never got as far as having a lock.
-    }
-    std::error_code ignored;
-    std::filesystem::remove_all(directory_, ignored);
-  }
-  DemoDatabase(const DemoDatabase&) = delete;
-  DemoDatabase& operator=(const DemoDatabase&) = delete;
 
   const std::string& path() const { return path_; }
 
  private:
-  std::filesystem::path directory_;
+  TemporaryDirectory directory_{"pyrate-demo"};
   std::string path_;
 };
 
