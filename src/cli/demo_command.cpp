@@ -6,7 +6,6 @@
 #include <string>
 #include <vector>
 
-#include "../temporary_directory.hpp"
 #include "admission_table.hpp"
 #include "admission_windows.hpp"
 #include "commands.hpp"
@@ -15,6 +14,7 @@
 #include "json_string.hpp"
 #include "pyrate/clock.hpp"
 #include "pyrate/sqlite_bucket.hpp"
+#include "temporary_directory.hpp"
 
 namespace pyrate::cli {
 namespace {
