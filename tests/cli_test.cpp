@@ -92,6 +92,8 @@ class PyrateProcess {
     if (err_fd_ >= 0) ::close(err_fd_);
   }
 
+  void signal(int number) const { ::kill(pid_, number); }
+
   Outcome wait() {
     Outcome outcome;
     std::vector<pollfd> open{{out_fd_, POLLIN, 0}, {err_fd_, POLLIN, 0}};
@@ -579,4 +581,43 @@ TEST_CASE("demo shows workers sharing the limit across a restart and ends with t
   REQUIRE(std::regex_search(demo.out, match, verdict));
   CHECK(std::stoi(match[1].str()) <= std::stoi(match[2].str()));
   CHECK(std::stoi(match[1].str()) > 0);
+}
+
+namespace {
+
+// How many processes run the pyrate binary with the arguments `arguments`.
+int processes_running(const std::vector<std::string>& arguments) {
+  std::string wanted(PYRATE_CLI_PATH);
+  wanted.push_back('\0');
+  for (const std::string& argument : arguments) {
+    wanted += argument;
+    wanted.push_back('\0');
+  }
+  int found = 0;
+  std::error_code ignored;
+  for (const auto& entry : fs::directory_iterator("/proc", ignored)) {
+    if (read_file(entry.path() / "cmdline") == wanted) ++found;
+  }
+  return found;
+}
+
+}  // namespace
+
+TEST_CASE("demo interrupted by SIGINT stops its workers, removes its files, dies of the signal") {
+  const Scratch scratch;
+  PyrateProcess demo({"demo"}, {{"TMPDIR", scratch.path().string()}});
+  // Until the workers run, with their database in a directory of the scratch directory.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (processes_running({"demo"}) < 5 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(processes_running({"demo"}) == 5);
+  REQUIRE(scratch.entries().size() > 0);
+  demo.signal(SIGINT);
+  const Outcome outcome = demo.wait();
+  INFO(outcome.out << outcome.err);
+  CHECK(outcome.exit_code == 128 + SIGINT);
+  CHECK_THAT(outcome.out, Contains("interrupted"));
+  CHECK(scratch.entries().empty());
+  CHECK(processes_running({"demo"}) == 0);
 }

@@ -79,4 +79,9 @@ void AdmissionTable::finish() {
   out_.flush();
 }
 
+void AdmissionTable::cut_short() {
+  if (live_) out_ << "\r\033[K";
+  out_.flush();
+}
+
 }  // namespace pyrate::cli

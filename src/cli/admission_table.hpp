@@ -30,6 +30,9 @@ class AdmissionTable {
   // admission.
   void finish();
 
+  // Ends the table at the rows printed so far, for a run that stopped early.
+  void cut_short();
+
  private:
   std::vector<std::int64_t>& row(std::size_t index);
   std::string format_row(std::size_t index);

@@ -1,6 +1,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <iostream>
 #include <stdexcept>
 #include <string>
@@ -56,6 +57,42 @@ class DemoDatabase {
   std::string path_;
 };
 
+// While it lives, SIGINT and SIGTERM only record that they came (unless they were ignored), so
+// that the demo can stop its workers and remove its files; destruction restores them.
+class InterruptRecorder {
+ public:
+  InterruptRecorder() {
+    for (Handled& handled : handled_) {
+      struct sigaction record {};
+      record.sa_handler = &InterruptRecorder::record;
+      sigemptyset(&record.sa_mask);
+      ::sigaction(handled.signal, nullptr, &handled.before);
+      if (handled.before.sa_handler != SIG_IGN) ::sigaction(handled.signal, &record, nullptr);
+    }
+  }
+  ~InterruptRecorder() {
+    for (const Handled& handled : handled_) ::sigaction(handled.signal, &handled.before, nullptr);
+  }
+  InterruptRecorder(const InterruptRecorder&) = delete;
+  InterruptRecorder& operator=(const InterruptRecorder&) = delete;
+
+  // The signal that came last, or 0.
+  static int received() { return received_; }
+
+ private:
+  struct Handled {
+    int signal;
+    struct sigaction before;
+  };
+  static void record(int signal) { received_ = signal; }
+
+  static inline volatile std::sig_atomic_t received_ = 0;
+  Handled handled_[2] = {{SIGINT, {}}, {SIGTERM, {}}};
+};
+
+// Thrown out of a run when the demo was interrupted.
+struct Interrupted {};
+
 // What one run of workers did.
 struct Run {
   Millis start = 0;                // Unix ms
@@ -80,6 +117,10 @@ Run run_workers(const std::string& db_path, int first_worker, bool live) {
     const bool open = workers.read(std::chrono::milliseconds(100), admissions);
     for (std::size_t i = seen; i < admissions.size(); ++i) table.add(admissions[i]);
     if (!open) break;
+    if (InterruptRecorder::received() != 0) {
+      table.cut_short();
+      throw Interrupted{};  // ~WorkerGroup stops the workers
+    }
     if (SteadyClock::now() > end + kStopGrace) {
       workers.kill();
       table.finish();
@@ -103,9 +144,8 @@ std::string in_seconds(SteadyClock::duration duration) {
   return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + " s";
 }
 
-}  // namespace
-
-int run_demo(const CommandLine& /*line*/) {
+// The demo itself; run_demo adds what an interruption needs.
+int show_demo() {
   const DemoDatabase database;
   const bool live = ::isatty(STDOUT_FILENO) == 1;
 
@@ -137,6 +177,24 @@ int run_demo(const CommandLine& /*line*/) {
   const std::int64_t busiest = max_in_window(all, kWindow);
   std::cout << "max in any 1 s window: " << busiest << " (limit " << kLimit << ")" << std::endl;
   return busiest <= kLimit ? kExitAdmitted : kExitRefused;
+}
+
+}  // namespace
+
+int run_demo(const CommandLine& /*line*/) {
+  int signal = 0;
+  {
+    const InterruptRecorder interrupts;
+    try {
+      return show_demo();
+    } catch (const Interrupted&) {
+      signal = InterruptRecorder::received();
+    }
+  }
+  // The workers are stopped and the files removed: end as the signal would have ended it.
+  std::cout << "interrupted: the workers are stopped and the demo's files removed" << std::endl;
+  std::raise(signal);
+  return 128 + signal;
 }
 
 }  // namespace pyrate::cli
