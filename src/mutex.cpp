@@ -13,7 +13,8 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-// How many times a waiter re-reads a held lock before it sleeps (a pause each, 20 ns or more).
+// How many pauses (20 ns or more each) a waiter spins for before it sleeps. It reads the lock
+// after 1, 2, 4, ... up to 32 pauses, so that its reads do not slow the holder's unlock.
 constexpr int kSpins = 100;
 // A waiter's sleeps end by these times at the latest: the first after each release it sees,
 // then twice as long each time up to the last, while the lock stays held.
@@ -50,8 +51,9 @@ bool Mutex::lock_contended(std::optional<SteadyClock::time_point> deadline) {
   auto sleep_limit = std::chrono::duration_cast<SteadyClock::duration>(kShortestSleep);
   while (true) {
     if (deadline && SteadyClock::now() >= *deadline) return false;
-    for (int spin = 0; spin < kSpins; ++spin) {
-      cpu_relax();
+    for (int spin = 0, pauses = 1; spin < kSpins;
+         spin += pauses, pauses = std::min(2 * pauses, 32)) {
+      for (int pause = 0; pause < pauses; ++pause) cpu_relax();
       if (state_.load(std::memory_order_relaxed) == 0 && try_lock()) return true;
     }
 

@@ -21,8 +21,8 @@ namespace pyrate {
 // - unlock() cannot promise to wake a waiter that is just going to sleep. An unlock normally
 //   wakes a sleeper at once, but a waiter may take a released lock late: by up to 1 ms after
 //   it last saw the lock released, or by as long as it has been sleeping since, 64 ms at most.
-//   Waiters spin for 100 pauses (2 us or more, depending on the processor) before they sleep,
-//   and while the lock stays held they look at it again 1, 2, 4, ... 64 ms apart.
+//   Waiters spin for about 100 pauses (2 us or more, depending on the processor) before they
+//   sleep, and while the lock stays held they look at it again 1, 2, 4, ... 64 ms apart.
 // - unlock() reads the mutex after releasing it, so a mutex must not be destroyed while
 //   another thread may still be inside unlock(): taking the lock and then destroying the mutex
 //   is not enough to know that, as it is for std::mutex.
