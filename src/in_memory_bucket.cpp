@@ -63,8 +63,10 @@ bool InMemoryBucket::put(const RateItem& item) {
   const std::int64_t end = end_slot();
   for (std::size_t i = 0; i < rates().size(); ++i) {
     const Rate& rate = rates()[i];
-    window_hints_[i] =
-        first_run_at_or_after(window_start(timestamp, rate.interval), window_hints_[i]);
+    const Millis start = window_start(timestamp, rate.interval);
+    if (!window_starts_at(window_hints_[i], start)) {
+      window_hints_[i] = first_run_at_or_after(start, window_hints_[i]);
+    }
     const std::int64_t in_window = end - first_slot_of_run(window_hints_[i]);
     if (rate.limit - in_window < item.weight) {
       set_failing_rate(rate);

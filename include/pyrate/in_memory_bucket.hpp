@@ -53,6 +53,13 @@ class InMemoryBucket final : public AbstractBucket {
   // Number of the first run stamped at or after `timestamp`, searched outwards from the run
   // numbered `hint` (galloping, then binary search). Requires mutex_.
   std::int64_t first_run_at_or_after(Millis timestamp, std::int64_t hint) const;
+  // Whether the run numbered `number` is the first stamped at or after `start`: true for the
+  // hint of a window that has not moved since the last put. Requires mutex_.
+  bool window_starts_at(std::int64_t number, Millis start) const {
+    return number >= first_run_ && number <= end_run() &&
+           (number == end_run() || run(number).timestamp >= start) &&
+           (number == first_run_ || run(number - 1).timestamp < start);
+  }
   const Run& run(std::int64_t number) const {
     return runs_[static_cast<std::size_t>(number - first_run_)];
   }
