@@ -620,48 +620,67 @@ TEST_CASE("The timeout bounds the wait for the bucket's lock") {
   CHECK(limiter.try_acquire("x", with_timeout(200ms)));
 }
 
-TEST_CASE("The timeout bounds the wait for the limiter's mutex, which is taken first") {
-  auto clock = std::make_shared<FakeClock>(0);
-  auto bucket = std::make_shared<LockedBucket>(std::vector<Rate>{Rate(5, 1000)}, clock);
-  Limiter limiter(bucket);
-  std::mutex gate;
-  std::unique_lock closed_gate(gate);
-  bucket->put_gate = &gate;  // the first acquirer stops inside put, holding both locks
-  auto first = std::async(std::launch::async, [&] { return limiter.try_acquire("first"); });
-  REQUIRE(eventually([&] { return bucket->log.seen("put 0 locked"); }));
+namespace {
 
+// A Limiter over a LockedBucket whose first acquirer has stopped inside put, holding the
+// limiter's mutex and the bucket's lock, until release().
+struct AcquirerStoppedInPut {
+  AcquirerStoppedInPut()
+      : bucket(std::make_shared<LockedBucket>(std::vector<Rate>{Rate(5, 1000)},
+                                              std::make_shared<FakeClock>(0))),
+        limiter(bucket),
+        closed_gate(gate) {
+    bucket->put_gate = &gate;
+    first = std::async(std::launch::async, [this] { return limiter.try_acquire("first"); });
+    REQUIRE(eventually([&] { return bucket->log.seen("put 0 locked"); }));
+  }
+  // Lets the first acquirer finish even when a failed check ended the test early.
+  ~AcquirerStoppedInPut() {
+    if (closed_gate.owns_lock()) closed_gate.unlock();
+  }
+  AcquirerStoppedInPut(const AcquirerStoppedInPut&) = delete;
+  AcquirerStoppedInPut& operator=(const AcquirerStoppedInPut&) = delete;
+
+  // Lets the first acquirer finish; returns what its try_acquire returned.
+  bool release() {
+    closed_gate.unlock();
+    return first.get();
+  }
+
+  std::shared_ptr<LockedBucket> bucket;
+  Limiter limiter;
+  std::mutex gate;
+  std::unique_lock<std::mutex> closed_gate;
+  std::future<bool> first;
+};
+
+}  // namespace
+
+TEST_CASE("The timeout bounds the wait for the limiter's mutex, which is taken first") {
+  AcquirerStoppedInPut stopped;
   std::thread::id second_id;
   const auto elapsed = time_of([&] {
     auto second = std::async(std::launch::async, [&] {
       second_id = std::this_thread::get_id();
-      return limiter.try_acquire("second", with_timeout(200ms));
+      return stopped.limiter.try_acquire("second", with_timeout(200ms));
     });
     CHECK_FALSE(second.get());
   });
-  closed_gate.unlock();
-  CHECK(first.get());
+  CHECK(stopped.release());
   CHECK(elapsed >= 190ms);
   CHECK(elapsed < 5s);
   // It never got past the limiter's mutex: it did not stamp an item nor touch the bucket.
-  CHECK(bucket->log.of(second_id).empty());
+  CHECK(stopped.bucket->log.of(second_id).empty());
 }
 
 TEST_CASE("A timed acquire gets the limiter's mutex when it is released before the timeout") {
-  auto clock = std::make_shared<FakeClock>(0);
-  auto bucket = std::make_shared<LockedBucket>(std::vector<Rate>{Rate(5, 1000)}, clock);
-  Limiter limiter(bucket);
-  std::mutex gate;
-  std::unique_lock closed_gate(gate);
-  bucket->put_gate = &gate;
-  auto first = std::async(std::launch::async, [&] { return limiter.try_acquire("first"); });
-  REQUIRE(eventually([&] { return bucket->log.seen("put 0 locked"); }));
+  AcquirerStoppedInPut stopped;
   auto second = std::async(std::launch::async,
-                           [&] { return limiter.try_acquire("second", with_timeout(5s)); });
+                           [&] { return stopped.limiter.try_acquire("second", with_timeout(5s)); });
   std::this_thread::sleep_for(100ms);
-  closed_gate.unlock();
-  CHECK(first.get());
+  CHECK(stopped.release());
   CHECK(second.get());
-  CHECK(bucket->count() == 2);
+  CHECK(stopped.bucket->count() == 2);
 }
 
 TEST_CASE("buckets lists the limiter's buckets and dispose stops leaking one, leaving it open") {
