@@ -285,6 +285,20 @@ ChildProcess stalled_acquirer(const std::string& db_path, const std::vector<Rate
   });
 }
 
+// A file that workers share at 20 slots per 200 ms for 2.5 s, the log of their admissions, and
+// the control of a stalled_acquirer.
+struct StallScenario {
+  StallScenario() : log((db.dir() / "admissions").string()) {
+    plan.db_path = db.path();
+    plan.rates = {Rate(20, 200)};
+    plan.run_for = 2500ms;
+  }
+  ScratchDatabase db;
+  AdmissionLog log;
+  SharedMemory<StallControl> control;
+  WorkerPlan plan;
+};
+
 // Admissions reported after `from_ns` and before `to_ns` (monotonic).
 std::int64_t admissions_between(const std::vector<Admission>& admissions, std::int64_t from_ns,
                                 std::int64_t to_ns) {
@@ -431,13 +445,8 @@ TEST_CASE("a leaker in every process removes expired slots without breaking the 
 }
 
 TEST_CASE("a worker killed while holding the bucket's lock stalls the others less than 2 s") {
-  ScratchDatabase db;
-  const AdmissionLog log((db.dir() / "admissions").string());
-  SharedMemory<StallControl> control;
-  WorkerPlan plan;
-  plan.db_path = db.path();
-  plan.rates = {Rate(20, 200)};
-  plan.run_for = 2500ms;
+  StallScenario scenario;
+  auto& [db, log, control, plan] = scenario;
 
   std::vector<ChildProcess> workers = start_workers(plans_for(4, plan), log);
   std::this_thread::sleep_for(500ms);
@@ -522,13 +531,8 @@ TEST_CASE("workers killed at random moments never over-admit, corrupt the file o
 }
 
 TEST_CASE("a stopped worker holding the lock makes the others wait, and resuming it lets them on") {
-  ScratchDatabase db;
-  const AdmissionLog log((db.dir() / "admissions").string());
-  SharedMemory<StallControl> control;
-  WorkerPlan plan;
-  plan.db_path = db.path();
-  plan.rates = {Rate(20, 200)};
-  plan.run_for = 2500ms;
+  StallScenario scenario;
+  auto& [db, log, control, plan] = scenario;
 
   std::vector<ChildProcess> workers = start_workers(plans_for(3, plan), log);
   std::this_thread::sleep_for(300ms);
