@@ -28,13 +28,9 @@ void check_options(const AcquireOptions& options) {
   }
 }
 
-// `ms` milliseconds after `from`, saturating at the farthest representable time, so that a huge
-// timeout or wait means "as long as it takes" instead of overflowing into the past.
+// `ms` milliseconds after `from`; a time too far to represent means "as long as it takes".
 SteadyClock::time_point after(SteadyClock::time_point from, Millis ms) {
-  const auto room =
-      std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::time_point::max() - from);
-  if (ms >= room.count()) return SteadyClock::time_point::max();
-  return from + std::chrono::milliseconds(ms);
+  return steady_time_after(from, std::chrono::milliseconds(ms));
 }
 
 // Locks `lock`, giving up at `deadline` when there is one.

@@ -188,4 +188,9 @@ TEST_CASE("steady_time_after rounds up, saturates when too far, and gives now fo
   CHECK(now >= before);
   CHECK(now <= SteadyClock::now());
   CHECK(pyrate::steady_time_after(std::chrono::duration<double, std::milli>(0.5)) >= before);
+  CHECK(pyrate::steady_time_after(std::chrono::duration<int, std::milli>::max()) >= before + 24h);
+  CHECK(pyrate::steady_time_after(SteadyClock::time_point::max() - 1s, 2s) ==
+        SteadyClock::time_point::max());
+  CHECK(pyrate::steady_time_after(SteadyClock::time_point{}, 1500ms) ==
+        SteadyClock::time_point{} + 1500ms);
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <type_traits>
 
 #include "pyrate/rate.hpp"
 
@@ -28,19 +29,26 @@ class SystemClock final : public Clock {
   Millis now() override;
 };
 
-// The steady-clock time `d` from now, rounded up to the clock's tick: for timed waits. A `d`
-// too long for the clock to represent gives time_point::max() (wait for as long as it takes);
-// a `d` of zero or less gives now.
+// The steady-clock time `d` after `from`, rounded up to the clock's tick: for timed waits. A
+// time too far for the clock to represent gives time_point::max() (wait for as long as it
+// takes); a `d` of zero or less gives `from`.
+template <class Rep, class Period>
+std::chrono::steady_clock::time_point steady_time_after(std::chrono::steady_clock::time_point from,
+                                                        std::chrono::duration<Rep, Period> d) {
+  using SteadyClock = std::chrono::steady_clock;
+  if (d <= d.zero()) return from;
+  // The room left, in d's unit rounded down (and a representation wide enough to hold it):
+  // any shorter d still fits once rounded up to a tick.
+  using Wide = std::chrono::duration<std::common_type_t<Rep, SteadyClock::rep>, Period>;
+  const auto room = std::chrono::duration_cast<Wide>(SteadyClock::time_point::max() - from);
+  if (Wide(d) >= room) return SteadyClock::time_point::max();
+  return from + std::chrono::ceil<SteadyClock::duration>(d);
+}
+
+// steady_time_after(now, d).
 template <class Rep, class Period>
 std::chrono::steady_clock::time_point steady_time_after(std::chrono::duration<Rep, Period> d) {
-  using SteadyClock = std::chrono::steady_clock;
-  const auto now = SteadyClock::now();
-  if (d <= d.zero()) return now;
-  const auto room = SteadyClock::time_point::max() - now;
-  if (std::chrono::duration<double>(d) >= std::chrono::duration<double>(room)) {
-    return SteadyClock::time_point::max();
-  }
-  return now + std::chrono::ceil<SteadyClock::duration>(d);
+  return steady_time_after(std::chrono::steady_clock::now(), d);
 }
 
 }  // namespace pyrate
