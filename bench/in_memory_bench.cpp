@@ -108,11 +108,12 @@ void SetupLimiter(const benchmark::State&) {
 }
 void TeardownLimiter(const benchmark::State&) { limiter.reset(); }
 
-void BM_TryAcquire(benchmark::State& state) {
+// Non-blocking acquires of `name` until the benchmark has enough.
+void try_acquire_each_iteration(benchmark::State& state, const char* name) {
   pyrate::AcquireOptions options;
   options.blocking = false;
   for (auto _ : state) {
-    if (!limiter->try_acquire("bench", options)) {
+    if (!limiter->try_acquire(name, options)) {
       state.SkipWithError("an acquire was refused");
       break;
     }
@@ -120,17 +121,11 @@ void BM_TryAcquire(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+void BM_TryAcquire(benchmark::State& state) { try_acquire_each_iteration(state, "bench"); }
+
 // A name longer than std::string's small-string buffer: wrap_item allocates its copy.
 void BM_TryAcquireLongName(benchmark::State& state) {
-  pyrate::AcquireOptions options;
-  options.blocking = false;
-  for (auto _ : state) {
-    if (!limiter->try_acquire("a-name-longer-than-fifteen-characters", options)) {
-      state.SkipWithError("an acquire was refused");
-      break;
-    }
-  }
-  state.SetItemsProcessed(state.iterations());
+  try_acquire_each_iteration(state, "a-name-longer-than-fifteen-characters");
 }
 
 // ---- The parts, to see where the time goes. ----

@@ -297,6 +297,13 @@ struct StallScenario {
   AdmissionLog log;
   SharedMemory<StallControl> control;
   WorkerPlan plan;
+
+  // A stalled_acquirer on the file, once it holds the bucket's lock.
+  ChildProcess stalled_holder() {
+    ChildProcess holder = stalled_acquirer(db.path(), plan.rates, *control, log);
+    sleep_until_set(control->stalled);
+    return holder;
+  }
 };
 
 // Admissions reported after `from_ns` and before `to_ns` (monotonic).
@@ -450,8 +457,7 @@ TEST_CASE("a worker killed while holding the bucket's lock stalls the others les
 
   std::vector<ChildProcess> workers = start_workers(plans_for(4, plan), log);
   std::this_thread::sleep_for(500ms);
-  ChildProcess victim = stalled_acquirer(db.path(), plan.rates, *control, log);
-  sleep_until_set(control->stalled);
+  ChildProcess victim = scenario.stalled_holder();
   const Millis stalled_ms = SystemClock().now();
   std::this_thread::sleep_for(300ms);
   const Millis killed_ms = SystemClock().now();
@@ -536,8 +542,7 @@ TEST_CASE("a stopped worker holding the lock makes the others wait, and resuming
 
   std::vector<ChildProcess> workers = start_workers(plans_for(3, plan), log);
   std::this_thread::sleep_for(300ms);
-  ChildProcess holder = stalled_acquirer(db.path(), plan.rates, *control, log);
-  sleep_until_set(control->stalled);
+  ChildProcess holder = scenario.stalled_holder();
   holder.signal(SIGSTOP);
   const Millis stopped_ms = SystemClock().now();
   control->resume = true;
