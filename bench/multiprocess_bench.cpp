@@ -33,7 +33,7 @@
 #include <thread>
 #include <vector>
 
-#include "temporary_directory.hpp"
+#include "scratch/temporary_directory.hpp"
 
 namespace {
 

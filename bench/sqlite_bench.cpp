@@ -24,8 +24,8 @@
 #include <pyrate/pyrate.hpp>
 #include <string>
 
-#include "sqlite_database.hpp"
-#include "temporary_directory.hpp"
+#include "scratch/temporary_directory.hpp"
+#include "sqlite/sqlite_database.hpp"
 
 namespace {
 

@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "fake_clock.hpp"
+#include "support/fake_clock.hpp"
 
 using pyrate::Duration;
 using pyrate::InMemoryBucket;

@@ -6,11 +6,11 @@
 #include <string_view>
 #include <vector>
 
-#include "admission_windows.hpp"
-#include "command_line.hpp"
-#include "exit_codes.hpp"
-#include "json_string.hpp"
-#include "spec_parser.hpp"
+#include "cli/admission_windows.hpp"
+#include "cli/command_line.hpp"
+#include "cli/exit_codes.hpp"
+#include "cli/json_string.hpp"
+#include "cli/spec_parser.hpp"
 
 using Catch::Matchers::Contains;
 using pyrate::Rate;

@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-#include "temporary_directory.hpp"
+#include "scratch/temporary_directory.hpp"
 
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;

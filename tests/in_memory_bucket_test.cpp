@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "fake_clock.hpp"
+#include "support/fake_clock.hpp"
 
 using pyrate::InMemoryBucket;
 using pyrate::Millis;

@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "child_process.hpp"
+#include "support/child_process.hpp"
 
 using namespace pyrate;
 using namespace pyrate::testing;

@@ -14,7 +14,8 @@
 #include <thread>
 #include <vector>
 
-#include "fake_clock.hpp"
+#include "support/eventually.hpp"
+#include "support/fake_clock.hpp"
 
 using pyrate::BucketFactory;
 using pyrate::InMemoryBucket;
@@ -23,6 +24,7 @@ using pyrate::Millis;
 using pyrate::Rate;
 using pyrate::RateItem;
 using pyrate::SingleBucketFactory;
+using pyrate::testing::eventually;
 using pyrate_test::FakeClock;
 using SteadyClock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
@@ -72,16 +74,6 @@ class ProbeBucket final : public pyrate::AbstractBucket {
   mutable std::mutex mutex_;
   std::vector<Leak> leaks_;
 };
-
-// Polls `condition` until it holds or `limit` passes; returns whether it held.
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit = 5s) {
-  const auto give_up = SteadyClock::now() + limit;
-  while (!condition()) {
-    if (SteadyClock::now() > give_up) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
 
 // The threads of this process named `name`, read from /proc/self/task/*/comm.
 int threads_named(const std::string& name) {

@@ -16,7 +16,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "fake_clock.hpp"
+#include "support/eventually.hpp"
+#include "support/fake_clock.hpp"
 
 using pyrate::AcquireOptions;
 using pyrate::Duration;
@@ -26,6 +27,7 @@ using pyrate::Millis;
 using pyrate::Rate;
 using pyrate::RateItem;
 using pyrate::SingleBucketFactory;
+using pyrate::testing::eventually;
 using pyrate_test::FakeClock;
 using SteadyClock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
@@ -45,15 +47,6 @@ SteadyClock::duration time_of(const std::function<void()>& action) {
   const auto start = SteadyClock::now();
   action();
   return SteadyClock::now() - start;
-}
-
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit = 5s) {
-  const auto give_up = SteadyClock::now() + limit;
-  while (!condition()) {
-    if (SteadyClock::now() > give_up) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
 }
 
 // A blocking try_acquire of `name` running on another thread, and that thread's id.

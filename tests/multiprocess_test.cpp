@@ -15,7 +15,8 @@
 #include <thread>
 #include <vector>
 
-#include "child_process.hpp"
+#include "support/child_process.hpp"
+#include "support/window_check.hpp"
 
 using namespace pyrate;
 using namespace pyrate::testing;
@@ -189,18 +190,6 @@ std::vector<Millis> reported_stamps(const std::vector<Admission>& admissions,
   }
   std::sort(stamps.begin(), stamps.end());
   return stamps;
-}
-
-// The most slots found in one window [t - interval, t] (both ends included, as a bucket
-// counts them), over every slot's timestamp t. `stamps` must be sorted.
-std::int64_t busiest_window(const std::vector<Millis>& stamps, Millis interval) {
-  std::int64_t busiest = 0;
-  std::size_t first = 0;
-  for (std::size_t last = 0; last < stamps.size(); ++last) {
-    while (stamps[first] < stamps[last] - interval) ++first;
-    busiest = std::max<std::int64_t>(busiest, static_cast<std::int64_t>(last - first + 1));
-  }
-  return busiest;
 }
 
 // Checks that the slots respect every rate in every window.

@@ -1,3 +1,5 @@
+#include "sync/mutex.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>

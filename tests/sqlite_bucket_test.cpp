@@ -17,8 +17,8 @@
 #include <thread>
 #include <vector>
 
-#include "fake_clock.hpp"
-#include "sqlite_test_support.hpp"
+#include "support/fake_clock.hpp"
+#include "support/sqlite_test_support.hpp"
 
 using pyrate::Duration;
 using pyrate::Millis;

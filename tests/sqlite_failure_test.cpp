@@ -12,7 +12,7 @@
 #include <string>
 #include <thread>
 
-#include "sqlite_test_support.hpp"
+#include "support/sqlite_test_support.hpp"
 
 using pyrate::Durability;
 using pyrate::Rate;

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "sqlite_schema.hpp"
-#include "sqlite_test_support.hpp"
+#include "sqlite/sqlite_schema.hpp"
+#include "support/sqlite_test_support.hpp"
 
 using pyrate::Rate;
 using pyrate::RateItem;

@@ -1,6 +1,6 @@
 // TemporaryDirectory, the scratch directory of the tests, the benches and the demo: a new empty
 // directory, removed with everything in it, including the lock objects of its database files.
-#include "temporary_directory.hpp"
+#include "scratch/temporary_directory.hpp"
 
 #include <catch2/catch.hpp>
 #include <filesystem>

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "pyrate/clock.hpp"
+#include "pyrate/decision.hpp"
 #include "pyrate/limiter_lock.hpp"
 #include "pyrate/rate.hpp"
 
@@ -51,8 +52,19 @@ class AbstractBucket {
   // interval, the slots stamped at or after `item.timestamp - rate.interval` are counted.
   // Returns false and sets failing_rate() to the first full rate otherwise; nothing is
   // recorded then. Weight 0 is admitted, records nothing and leaves failing_rate() alone.
+  // The built-in buckets' put() is admit(item).admitted.
   // Throws std::invalid_argument for a negative weight, std::logic_error after close().
   virtual bool put(const RateItem& item) = 0;
+
+  // put(), and the report of the same look at the bucket: whether `item` was recorded, the
+  // first rate without room, the wait until it fits every rate, and the tightest rate's free
+  // slots and reset (see Decision). Sets failing_rate() as put() does.
+  // The built-in buckets decide in one atomic step (one lock hold, one SQLite transaction),
+  // so that no other caller's put can come between the verdict and the numbers. This default,
+  // for buckets written outside pyrate, calls put(), then waiting() and peek(), and is only
+  // as atomic as those calls are together.
+  // Throws what put() throws.
+  virtual Decision admit(const RateItem& item);
 
   // Removes every slot stamped before `current_timestamp` (default: now()) minus the widest
   // interval and returns how many slots it removed. Returns 0 after close().
@@ -70,10 +82,13 @@ class AbstractBucket {
   // negative or not below count(). Throws std::logic_error after close().
   virtual std::optional<RateItem> peek(std::int64_t index) = 0;
 
-  // Milliseconds until `item` could fit, judged against failing_rate(): 0 when no rate is
-  // failing; -1 when the item's weight exceeds the failing rate's limit, so it can never fit;
-  // otherwise the time until the slot that must expire for it to fit leaves the window
-  // (peek(limit - weight).timestamp - (item.timestamp - interval) + 1, never below 0).
+  // Milliseconds until `item` could fit. The built-in buckets look at every rate: 0 when each
+  // has room for the item; -1 when its weight exceeds a rate's limit, so it can never fit;
+  // otherwise the largest, over the rates without room, of the time until the slot that must
+  // expire for it to fit leaves that rate's window (peek(limit - weight).timestamp -
+  // (timestamp - interval) + 1, counted in that window): admit(item).retry_after in the same
+  // state. This default judges against failing_rate() alone: 0 when no rate is failing, -1
+  // when the weight exceeds its limit, otherwise that formula for it.
   // Throws std::logic_error after close().
   virtual Millis waiting(const RateItem& item);
 

@@ -1,6 +1,7 @@
 // The Limiter: acquire capacity from buckets, waiting when asked to.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <concepts>
 #include <functional>
@@ -11,10 +12,11 @@
 #include <utility>
 #include <vector>
 
+#include "pyrate/acquire_listener.hpp"
 #include "pyrate/bucket.hpp"
 #include "pyrate/bucket_factory.hpp"
+#include "pyrate/decision.hpp"
 #include "pyrate/errors.hpp"
-#include "pyrate/mutex.hpp"
 
 namespace pyrate {
 
@@ -28,8 +30,10 @@ struct AcquireOptions {
   std::optional<std::chrono::milliseconds> timeout = std::nullopt;
 };
 
-// Admits items into the buckets of a BucketFactory. Thread-safe: callers are served one at a
-// time, and a blocking caller lets others in while it sleeps.
+// Admits items into the buckets of a BucketFactory. Thread-safe, with no lock of its own:
+// acquires on different buckets, and on one bucket, run in parallel, each bucket deciding
+// atomically (AbstractBucket::admit); a bucket shared with other processes is locked through
+// its limiter_lock() around each check.
 class Limiter {
  public:
   // Throws std::invalid_argument for a null factory or bucket, a negative `buffer_ms`, or an
@@ -47,14 +51,19 @@ class Limiter {
   Limiter(const Limiter&) = delete;
   Limiter& operator=(const Limiter&) = delete;
 
-  // Takes `options.weight` slots for an item named `name` from the bucket the factory picks.
-  // Returns true when admitted. Not blocking: false at once when there is no room. Blocking:
-  // sleeps until there is room, the bucket's waiting() plus buffer_ms at a time, and returns
-  // false at once when the wait would end past the timeout, or when the weight can never fit.
-  // The timeout also bounds the wait for the limiter's and the bucket's locks.
+  // Takes `options.weight` slots for an item named `name` from the bucket the factory picks,
+  // and returns the decision of the last check: admitted, or refused. Not blocking: refused at
+  // once when there is no room. Blocking: sleeps until there is room, the decision's
+  // retry_after plus buffer_ms at a time (capped at the deadline), and is refused at once
+  // when the wait would end past the timeout or when the weight can never fit (retry_after
+  // -1). The timeout also bounds the wait for the bucket's limiter_lock(); a refusal for that
+  // lock carries no rate and retry_after 0. Weight 0 is admitted at once, with no check.
   // Throws std::invalid_argument for a negative weight, a negative timeout, or a timeout
-  // without blocking; whatever the bucket throws (StorageError, std::logic_error when closed);
-  // std::logic_error when the factory's get() returns no bucket.
+  // without blocking; whatever the factory or bucket throws (StorageError, std::logic_error
+  // when closed); std::logic_error when the factory's get() returns no bucket.
+  Decision acquire(std::string_view name = "pyrate", const AcquireOptions& options = {});
+
+  // acquire(name, options).admitted.
   bool try_acquire(std::string_view name = "pyrate", const AcquireOptions& options = {});
 
   // Blocking try_acquire of `weight` slots. A template so that try_acquire(name, {}) picks the
@@ -84,17 +93,33 @@ class Limiter {
   bool dispose(const AbstractBucket& bucket);
   BucketFactory& bucket_factory();
 
+  // Calls `listener` on every acquire from now on (see AcquireListener); nullptr removes it.
+  // The Limiter shares ownership of it; an acquire under way may still call the listener it
+  // started with. Thread-safe.
+  void set_listener(std::shared_ptr<AcquireListener> listener);
+
+  // What the acquires did since construction. Each counter is exact; the five are read one
+  // after another, not as one snapshot. Thread-safe.
+  LimiterStats stats() const;
+
   // Stops background leaking and closes the buckets. Idempotent.
   void close();
 
  private:
-  enum class Outcome { kAdmitted, kRefused, kNeverFits };
-  Outcome acquire(std::string_view name, const AcquireOptions& options);
+  class Counters;
   void acquire_or_throw(std::string_view name, std::int64_t weight);
+  Decision acquire_from(AbstractBucket& bucket, RateItem& item, std::string_view name,
+                        const AcquireOptions& options);
+  // Calls `event` on the listener, reporting what it throws once per listener.
+  template <class Event>
+  void notify(AcquireListener& listener, Event event) noexcept;
 
   std::shared_ptr<BucketFactory> factory_;
   Millis buffer_ms_;
-  Mutex mutex_;
+  std::unique_ptr<Counters> counters_;
+  std::atomic<bool> has_listener_{false};
+  std::atomic<std::shared_ptr<AcquireListener>> listener_;
+  std::atomic<bool> listener_failed_{false};
 };
 
 // A Limiter over a new InMemoryBucket of `rate_per_duration` per `duration` ms.

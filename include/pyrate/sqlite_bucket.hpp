@@ -51,10 +51,10 @@ struct SQLiteOptions {
 // bucket never both take its last slot. A put() that returns true has committed its slot;
 // one that fails throws StorageError and has recorded nothing.
 //
-// Costs: put, count and count_since take a few index seeks, O(log n) in the slots held: the
-// window is never scanned, so a full window costs what an empty one does. peek takes one seek
-// per halving of the span of timestamps held (at most 64). An item of any weight is one row;
-// leak takes O(removed).
+// Costs: admit, put, count and count_since take a few index seeks, O(log n) in the slots held:
+// the window is never scanned, so a full window costs what an empty one does, and a refusal
+// adds one seek per full rate for its wait. peek takes two seeks. An item of any weight is one
+// row; leak takes O(removed).
 //
 // Thread-safe: calls on one bucket are serialised.
 class SQLiteBucket final : public AbstractBucket {
@@ -83,6 +83,11 @@ class SQLiteBucket final : public AbstractBucket {
   // Storage failures throw StorageError from these; nothing is admitted that was not
   // recorded.
   bool put(const RateItem& item) override;
+  // One BEGIN IMMEDIATE transaction: the verdict, the record and every number of the Decision
+  // come from one look at the file, whatever other processes do.
+  Decision admit(const RateItem& item) override;
+  // One read transaction.
+  Millis waiting(const RateItem& item) override;
   std::int64_t leak(std::optional<Millis> current_timestamp = std::nullopt) override;
   void flush() override;
   std::int64_t count() override;

@@ -15,7 +15,7 @@
 #include "json_string.hpp"
 #include "pyrate/clock.hpp"
 #include "pyrate/sqlite_bucket.hpp"
-#include "temporary_directory.hpp"
+#include "scratch/temporary_directory.hpp"
 
 namespace pyrate::cli {
 namespace {

@@ -1,4 +1,4 @@
-#include "sqlite_slot_table.hpp"
+#include "sqlite/sqlite_slot_table.hpp"
 
 #include <sqlite3.h>
 
@@ -7,7 +7,8 @@
 #include <stdexcept>
 #include <string_view>
 
-#include "sqlite_schema.hpp"
+#include "core/sliding_window.hpp"
+#include "sqlite/sqlite_schema.hpp"
 
 namespace pyrate {
 namespace {
@@ -16,16 +17,13 @@ namespace {
 constexpr const char* kNewestSql =
     "SELECT start_seq, start_seq + weight, timestamp FROM slots WHERE bucket_id = ?1 "
     "ORDER BY timestamp DESC, start_seq DESC LIMIT 1";
-constexpr const char* kOldestSql =
-    "SELECT start_seq, timestamp FROM slots WHERE bucket_id = ?1 "
-    "ORDER BY timestamp, start_seq LIMIT 1";
 constexpr const char* kFirstAtOrAfterSql =
-    "SELECT start_seq FROM slots WHERE bucket_id = ?1 AND timestamp >= ?2 "
+    "SELECT start_seq, timestamp FROM slots WHERE bucket_id = ?1 AND timestamp >= ?2 "
     "ORDER BY timestamp, start_seq LIMIT 1";
-// The row of timestamp ?2 holding slot ?3: the last one of that timestamp starting at or before.
+// The row holding slot ?2: the last one starting at or before it (index slots_by_number).
 constexpr const char* kRowHoldingSql =
-    "SELECT name FROM slots WHERE bucket_id = ?1 AND timestamp = ?2 AND start_seq <= ?3 "
-    "ORDER BY start_seq DESC LIMIT 1";
+    "SELECT timestamp, start_seq + weight, name FROM slots "
+    "WHERE bucket_id = ?1 AND start_seq <= ?2 ORDER BY start_seq DESC LIMIT 1";
 constexpr const char* kInsertSql =
     "INSERT INTO slots (bucket_id, timestamp, start_seq, weight, name) "
     "VALUES (?1, ?2, ?3, ?4, ?5)";
@@ -45,12 +43,6 @@ constexpr const char* kCountSinceSql =
 constexpr const char* kRegisterBucketSql =
     "INSERT INTO buckets (name, rates) VALUES (?1, ?2) "
     "ON CONFLICT (name) DO UPDATE SET rates = excluded.rates RETURNING id";
-
-// `timestamp - interval`, clamped at the smallest Millis instead of overflowing.
-Millis window_start(Millis timestamp, Millis interval) {
-  constexpr Millis kMin = std::numeric_limits<Millis>::min();
-  return timestamp < kMin + interval ? kMin : timestamp - interval;
-}
 
 // Resets a statement when leaving the scope that ran it, releasing what it holds (its read
 // snapshot, an autocommit write) and readying it for the next run. Bindings stay.
@@ -82,12 +74,6 @@ void bind_bytes(SQLite::Statement& statement, int index, std::string_view bytes)
     throw std::invalid_argument("a name longer than 2 GiB cannot be stored");
   }
   statement.bind(index, bytes.data(), static_cast<int>(bytes.size()));
-}
-
-// The midpoint of low < high, rounded up, without overflow.
-Millis upper_midpoint(Millis low, Millis high) {
-  const auto span = static_cast<std::uint64_t>(high) - static_cast<std::uint64_t>(low);
-  return static_cast<Millis>(static_cast<std::uint64_t>(low) + span / 2 + span % 2);
 }
 
 std::string column_bytes(const SQLite::Column& column) {
@@ -140,6 +126,32 @@ class Transaction {
 
 }  // namespace
 
+// The bucket's rows as core::decide sees them, inside the transaction of one decision.
+class SlotTable::Windows {
+ public:
+  Windows(SlotTable& table, std::int64_t end) : table_(table), end_(end) {}
+
+  core::WindowCount window(std::size_t /*rate_index*/, Millis start) {
+    SQLite::Statement& first = table_.first_at_or_after_;
+    ResetOnExit reset(first);
+    first.bind(2, start);
+    if (!first.executeStep()) return core::WindowCount{};
+    return core::WindowCount{end_ - first.getColumn(0).getInt64(), first.getColumn(1).getInt64()};
+  }
+
+  Millis timestamp_at(std::int64_t position) {
+    SQLite::Statement& holding = table_.row_holding_;
+    ResetOnExit reset(holding);
+    holding.bind(2, end_ - 1 - position);
+    if (!holding.executeStep()) return 0;
+    return holding.getColumn(0).getInt64();
+  }
+
+ private:
+  SlotTable& table_;
+  const std::int64_t end_;
+};
+
 SlotTable::SlotTable(SQLite::Database& db, const std::string& name, const std::vector<Rate>& rates)
     : db_(db),
       begin_read_(db, "BEGIN"),
@@ -147,7 +159,6 @@ SlotTable::SlotTable(SQLite::Database& db, const std::string& name, const std::v
       commit_(db, "COMMIT"),
       rollback_(db, "ROLLBACK"),
       newest_(db, kNewestSql),
-      oldest_(db, kOldestSql),
       first_at_or_after_(db, kFirstAtOrAfterSql),
       row_holding_(db, kRowHoldingSql),
       insert_(db, kInsertSql),
@@ -156,9 +167,8 @@ SlotTable::SlotTable(SQLite::Database& db, const std::string& name, const std::v
       count_(db, kCountSql),
       count_since_(db, kCountSinceSql) {
   const std::int64_t bucket_id = register_bucket(db, name, rates);
-  for (SQLite::Statement* statement :
-       {&newest_, &oldest_, &first_at_or_after_, &row_holding_, &insert_, &remove_before_, &clear_,
-        &count_, &count_since_}) {
+  for (SQLite::Statement* statement : {&newest_, &first_at_or_after_, &row_holding_, &insert_,
+                                       &remove_before_, &clear_, &count_, &count_since_}) {
     statement->bind(1, bucket_id);
   }
 }
@@ -170,26 +180,18 @@ std::optional<SlotTable::Row> SlotTable::newest() {
              newest_.getColumn(2).getInt64()};
 }
 
-std::optional<SlotTable::Row> SlotTable::oldest() {
-  ResetOnExit reset(oldest_);
-  if (!oldest_.executeStep()) return std::nullopt;
-  return Row{oldest_.getColumn(0).getInt64(), 0, oldest_.getColumn(1).getInt64()};
-}
-
-std::int64_t SlotTable::first_slot_at_or_after(Millis timestamp, std::int64_t end) {
-  first_at_or_after_.bind(2, timestamp);
-  return single_integer(first_at_or_after_, end);
-}
-
-std::optional<Rate> SlotTable::put(const RateItem& item, const std::vector<Rate>& rates) {
-  Transaction transaction(db_, begin_write_, commit_, rollback_);
+Decision SlotTable::decide(const RateItem& item, const std::vector<Rate>& rates, bool record) {
+  Transaction transaction(db_, record ? begin_write_ : begin_read_, commit_, rollback_);
   const std::optional<Row> last = newest();
   const std::int64_t end = last ? last->end : 0;
   const Millis timestamp = last ? std::max(item.timestamp, last->timestamp) : item.timestamp;
-  for (const Rate& rate : rates) {
-    const std::int64_t in_window =
-        last ? end - first_slot_at_or_after(window_start(timestamp, rate.interval), end) : 0;
-    if (rate.limit - in_window < item.weight) return rate;
+  Windows windows(*this, end);
+  Decision decision = core::decide(rates, timestamp, item.weight, windows);
+  if (!record || !decision.admitted) return decision;
+  if (end > std::numeric_limits<std::int64_t>::max() - item.weight) {
+    throw std::overflow_error(
+        "the bucket's slot numbers would pass 2^63 - 1; they start again once it is leaked "
+        "empty");
   }
   {
     ResetOnExit reset(insert_);
@@ -200,7 +202,7 @@ std::optional<Rate> SlotTable::put(const RateItem& item, const std::vector<Rate>
     insert_.exec();
   }
   transaction.commit();
-  return std::nullopt;
+  return decision;
 }
 
 std::int64_t SlotTable::remove_before(Millis cutoff) {
@@ -223,31 +225,14 @@ std::int64_t SlotTable::count_since(Millis timestamp) {
 std::optional<RateItem> SlotTable::peek(std::int64_t index) {
   Transaction snapshot(db_, begin_read_, commit_, rollback_);
   const std::optional<Row> last = newest();
-  if (!last) return std::nullopt;
+  if (!last || index > last->end - 1) return std::nullopt;
   const std::int64_t slot = last->end - 1 - index;
-  Millis timestamp = last->timestamp;
-  if (slot < last->start) {
-    const Row first = *oldest();
-    if (slot < first.start) return std::nullopt;
-    // The row holding `slot` has the latest timestamp whose first row starts at or before it:
-    // a binary search over the timestamps held, one seek per step.
-    Millis low = first.timestamp;
-    Millis high = last->timestamp;
-    while (low < high) {
-      const Millis middle = upper_midpoint(low, high);
-      if (first_slot_at_or_after(middle, last->end) <= slot) {
-        low = middle;
-      } else {
-        high = middle - 1;
-      }
-    }
-    timestamp = low;
-  }
   ResetOnExit reset(row_holding_);
-  row_holding_.bind(2, timestamp);
-  row_holding_.bind(3, slot);
-  if (!row_holding_.executeStep()) return std::nullopt;
-  return RateItem{column_bytes(row_holding_.getColumn(0)), timestamp, 1};
+  row_holding_.bind(2, slot);
+  if (!row_holding_.executeStep() || row_holding_.getColumn(1).getInt64() <= slot) {
+    return std::nullopt;
+  }
+  return RateItem{column_bytes(row_holding_.getColumn(2)), row_holding_.getColumn(0).getInt64(), 1};
 }
 
 }  // namespace pyrate

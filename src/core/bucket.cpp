@@ -4,7 +4,43 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/sliding_window.hpp"
+
 namespace pyrate {
+namespace {
+
+// A bucket's slots as its public peek() shows them, for buckets that offer nothing better.
+class PeekedSlots {
+ public:
+  PeekedSlots(AbstractBucket& bucket, std::int64_t held) : bucket_(bucket), held_(held) {}
+
+  // The window is found by a binary search over positions: timestamps never increase with
+  // the position.
+  core::WindowCount window(std::size_t /*rate_index*/, Millis start) {
+    std::int64_t low = 0;
+    std::int64_t high = held_;
+    while (low < high) {
+      const std::int64_t middle = low + (high - low) / 2;
+      if (timestamp_at(middle) >= start) {
+        low = middle + 1;
+      } else {
+        high = middle;
+      }
+    }
+    return core::WindowCount{low, low > 0 ? timestamp_at(low - 1) : 0};
+  }
+
+  Millis timestamp_at(std::int64_t position) {
+    const std::optional<RateItem> slot = bucket_.peek(position);
+    return slot ? slot->timestamp : 0;
+  }
+
+ private:
+  AbstractBucket& bucket_;
+  std::int64_t held_;
+};
+
+}  // namespace
 
 AbstractBucket::AbstractBucket(std::vector<Rate> rates) : rates_(std::move(rates)) {
   std::stable_sort(rates_.begin(), rates_.end(),
@@ -60,6 +96,23 @@ Millis AbstractBucket::waiting(const RateItem& item) {
   const std::optional<RateItem> bound = peek(rate->limit - item.weight);
   if (!bound) return 0;
   return std::max<Millis>(0, bound->timestamp - (timestamp - rate->interval) + 1);
+}
+
+Decision AbstractBucket::admit(const RateItem& item) {
+  const bool admitted = put(item);
+  const std::optional<Rate> failing = admitted ? std::nullopt : failing_rate();
+  const Millis wait = admitted ? 0 : waiting(item);
+  // The report of the state put() left: the tightest rate's free slots, recorded ones counted.
+  Millis timestamp = item.timestamp;
+  if (const std::optional<RateItem> newest = peek(0)) {
+    timestamp = std::max(timestamp, newest->timestamp);
+  }
+  PeekedSlots slots(*this, count());
+  Decision decision = core::decide(rates(), timestamp, 0, slots);
+  decision.admitted = admitted;
+  decision.failing_rate = failing;
+  decision.retry_after = wait;
+  return decision;
 }
 
 LimiterLock* AbstractBucket::limiter_lock() { return nullptr; }

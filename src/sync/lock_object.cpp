@@ -1,4 +1,4 @@
-#include "lock_object.hpp"
+#include "sync/lock_object.hpp"
 
 #include <linux/futex.h>
 #include <sys/file.h>

@@ -3,11 +3,12 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "core/sliding_window.hpp"
 #include "pyrate/errors.hpp"
 #include "pyrate/interprocess_lock.hpp"
-#include "sqlite_database.hpp"
-#include "sqlite_schema.hpp"
-#include "sqlite_slot_table.hpp"
+#include "sqlite/sqlite_database.hpp"
+#include "sqlite/sqlite_schema.hpp"
+#include "sqlite/sqlite_slot_table.hpp"
 
 namespace pyrate {
 namespace {
@@ -96,24 +97,34 @@ const std::string& SQLiteBucket::db_path() const { return impl_->path; }
 
 const std::string& SQLiteBucket::bucket_name() const { return impl_->name; }
 
-bool SQLiteBucket::put(const RateItem& item) {
+bool SQLiteBucket::put(const RateItem& item) { return admit(item).admitted; }
+
+Decision SQLiteBucket::admit(const RateItem& item) {
   check_weight(item);
   std::lock_guard lock(impl_->mutex);
   throw_if_closed("put");
-  if (item.weight == 0) return true;
-  const std::optional<Rate> refusing =
-      impl_->on_slots("put", [&](SlotTable& slots) { return slots.put(item, rates()); });
-  set_failing_rate(refusing);
-  return !refusing;
+  if (item.weight == 0) {
+    return impl_->on_slots("put",
+                           [&](SlotTable& slots) { return slots.decide(item, rates(), false); });
+  }
+  Decision decision =
+      impl_->on_slots("put", [&](SlotTable& slots) { return slots.decide(item, rates(), true); });
+  set_failing_rate(decision.failing_rate);
+  return decision;
+}
+
+Millis SQLiteBucket::waiting(const RateItem& item) {
+  check_weight(item);
+  std::lock_guard lock(impl_->mutex);
+  throw_if_closed("waiting");
+  return impl_->on_slots(
+      "waiting", [&](SlotTable& slots) { return slots.decide(item, rates(), false).retry_after; });
 }
 
 std::int64_t SQLiteBucket::leak(std::optional<Millis> current_timestamp) {
   if (closed()) return 0;
   const Millis now_ms = current_timestamp ? *current_timestamp : now();
-  const Millis widest = rates().back().interval;
-  const Millis cutoff = now_ms < std::numeric_limits<Millis>::min() + widest
-                            ? std::numeric_limits<Millis>::min()
-                            : now_ms - widest;
+  const Millis cutoff = core::window_start(now_ms, rates().back().interval);
   std::lock_guard lock(impl_->mutex);
   if (closed()) return 0;
   return impl_->on_slots("leak", [&](SlotTable& slots) { return slots.remove_before(cutoff); });

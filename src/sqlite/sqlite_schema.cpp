@@ -1,4 +1,4 @@
-#include "sqlite_schema.hpp"
+#include "sqlite/sqlite_schema.hpp"
 
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Transaction.h>

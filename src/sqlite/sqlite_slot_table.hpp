@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "pyrate/bucket.hpp"
+#include "pyrate/decision.hpp"
 
 namespace pyrate {
 
@@ -24,10 +25,12 @@ class SlotTable {
   // and prepares the statements. `db` must outlive the table.
   SlotTable(SQLite::Database& db, const std::string& name, const std::vector<Rate>& rates);
 
-  // Records `item` (weight > 0) if every rate in `rates` has room for it, stamped with the
-  // later of its timestamp and the newest slot's. Returns nullopt when recorded, otherwise the
-  // first rate without room (nothing recorded). The record is committed when this returns.
-  std::optional<Rate> put(const RateItem& item, const std::vector<Rate>& rates);
+  // The decision on `item` (weight > 0) against `rates`, made by core::decide from one look
+  // at the bucket with the item stamped no earlier than the newest slot. With `record`, the
+  // look is a write transaction and an admitted item's slots are recorded with that stamp,
+  // committed when this returns. Throws std::overflow_error, recording nothing, when the
+  // bucket's slot numbers would pass 2^63 - 1 (they start again once it is leaked empty).
+  Decision decide(const RateItem& item, const std::vector<Rate>& rates, bool record);
 
   // Removes the slots stamped before `cutoff`; returns how many.
   std::int64_t remove_before(Millis cutoff);
@@ -41,8 +44,8 @@ class SlotTable {
   // The slots stamped at or after `timestamp`.
   std::int64_t count_since(Millis timestamp);
 
-  // The slot at `index` (>= 0) counting from the newest, or nullopt past the oldest. Takes
-  // O(log n) seeks per bit of the span of timestamps held (a binary search over them).
+  // The slot at `index` (>= 0) counting from the newest, or nullopt past the oldest. Two index
+  // seeks.
   std::optional<RateItem> peek(std::int64_t index);
 
  private:
@@ -54,11 +57,8 @@ class SlotTable {
   };
   // The newest row; nullopt for an empty bucket.
   std::optional<Row> newest();
-  // The oldest row, without its end; nullopt for an empty bucket.
-  std::optional<Row> oldest();
 
-  // The number of the first slot stamped at or after `timestamp`; `end` when there is none.
-  std::int64_t first_slot_at_or_after(Millis timestamp, std::int64_t end);
+  class Windows;
 
   SQLite::Database& db_;
   SQLite::Statement begin_read_;
@@ -66,7 +66,6 @@ class SlotTable {
   SQLite::Statement commit_;
   SQLite::Statement rollback_;
   SQLite::Statement newest_;
-  SQLite::Statement oldest_;
   SQLite::Statement first_at_or_after_;
   SQLite::Statement row_holding_;
   SQLite::Statement insert_;

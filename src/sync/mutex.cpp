@@ -1,4 +1,4 @@
-#include "pyrate/mutex.hpp"
+#include "sync/mutex.hpp"
 
 #include <linux/futex.h>
 #include <sys/syscall.h>

@@ -13,7 +13,7 @@
 
 #include "pyrate/errors.hpp"
 #include "pyrate/sqlite_bucket.hpp"
-#include "sqlite_schema.hpp"
+#include "sqlite/sqlite_schema.hpp"
 
 namespace pyrate {
 

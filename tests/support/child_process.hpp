@@ -22,7 +22,7 @@
 #include <thread>
 #include <utility>
 
-#include "temporary_directory.hpp"
+#include "scratch/temporary_directory.hpp"
 
 namespace pyrate::testing {
 

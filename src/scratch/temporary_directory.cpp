@@ -1,4 +1,4 @@
-#include "temporary_directory.hpp"
+#include "scratch/temporary_directory.hpp"
 
 #include <stdlib.h>
 

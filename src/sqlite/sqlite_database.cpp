@@ -1,4 +1,4 @@
-#include "sqlite_database.hpp"
+#include "sqlite/sqlite_database.hpp"
 
 #include <sqlite3.h>
 #include <stdlib.h>

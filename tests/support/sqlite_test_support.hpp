@@ -19,7 +19,8 @@
 #include <system_error>
 #include <vector>
 
-#include "temporary_directory.hpp"
+#include "scratch/temporary_directory.hpp"
+#include "support/window_check.hpp"
 
 namespace pyrate_test {
 
@@ -98,21 +99,14 @@ inline std::vector<pyrate::RateItem> all_slots(pyrate::AbstractBucket& bucket) {
   return slots;
 }
 
-// True when the timestamps of `slots` never decrease and no window [t - interval, t] ending at
-// a slot holds more slots than the rate's limit, for every rate.
+// True when the timestamps of `slots` never decrease and no window of any rate holds more
+// slots than its limit (see pyrate::testing::respects_rates).
 inline bool respects_rates(const std::vector<pyrate::RateItem>& slots,
                            const std::vector<pyrate::Rate>& rates) {
-  for (std::size_t i = 1; i < slots.size(); ++i) {
-    if (slots[i].timestamp < slots[i - 1].timestamp) return false;
-  }
-  for (const pyrate::Rate& rate : rates) {
-    std::size_t first = 0;
-    for (std::size_t last = 0; last < slots.size(); ++last) {
-      while (slots[first].timestamp < slots[last].timestamp - rate.interval) ++first;
-      if (static_cast<std::int64_t>(last - first + 1) > rate.limit) return false;
-    }
-  }
-  return true;
+  std::vector<pyrate::Millis> stamps;
+  for (const pyrate::RateItem& slot : slots) stamps.push_back(slot.timestamp);
+  return std::is_sorted(stamps.begin(), stamps.end()) &&
+         pyrate::testing::respects_rates(stamps, rates);
 }
 
 }  // namespace pyrate_test

@@ -8,8 +8,8 @@
 #include <ctime>
 #include <system_error>
 
-#include "lock_object.hpp"
 #include "pyrate/errors.hpp"
+#include "sync/lock_object.hpp"
 
 #if defined(__SANITIZE_THREAD__)
 #define PYRATE_TSAN 1

@@ -1,4 +1,4 @@
-// The lock that guards a Limiter and an InMemoryBucket within one process.
+// The lock that guards an InMemoryBucket within one process.
 #pragma once
 
 #include <atomic>
@@ -10,8 +10,8 @@
 
 namespace pyrate {
 
-// A mutex for short critical sections within one process (Linux only): the lock of a Limiter
-// and of an InMemoryBucket. It satisfies Lockable, and TimedLockable for steady_clock
+// A mutex for short critical sections within one process (Linux only): the lock of an
+// InMemoryBucket. It satisfies Lockable, and TimedLockable for steady_clock
 // deadlines, so std::lock_guard and std::unique_lock work with it. It must be unlocked by the
 // thread that locked it; it is not recursive. Like std::mutex it is not fair: a thread that
 // releases the lock may take it again before a waiter does.
