@@ -25,6 +25,8 @@
 #include <string>
 #include <vector>
 
+#include "support/process_usage.hpp"
+
 namespace {
 
 // Live heap bytes, counted while `counting` is set (see operator new below).
@@ -243,13 +245,7 @@ void print_speed_rows(const RecordingReporter& reporter) {
 
 // ---- Memory per held slot. ----
 
-std::int64_t resident_bytes() {
-  std::ifstream statm("/proc/self/statm");
-  std::int64_t size = 0;
-  std::int64_t resident = 0;
-  statm >> size >> resident;
-  return resident * sysconf(_SC_PAGESIZE);
-}
+using pyrate::testing::resident_bytes;
 
 struct SlotCost {
   double heap_bytes;

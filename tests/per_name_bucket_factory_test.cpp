@@ -1,7 +1,6 @@
 // PerNameBucketFactory: one bucket per item name, in memory and in one SQLite file, dropped
 // from memory when idle and made again, without forgetting what a persistent store holds.
 #include <SQLiteCpp/SQLiteCpp.h>
-#include <dirent.h>
 
 #include <algorithm>
 #include <atomic>
@@ -20,6 +19,7 @@
 #include "support/child_process.hpp"
 #include "support/eventually.hpp"
 #include "support/fake_clock.hpp"
+#include "support/process_usage.hpp"
 #include "support/sqlite_test_support.hpp"
 
 using pyrate::AcquireOptions;
@@ -43,15 +43,6 @@ AcquireOptions non_blocking(std::int64_t weight = 1) {
   options.weight = weight;
   options.blocking = false;
   return options;
-}
-
-// The file descriptors this process has open.
-int open_fds() {
-  int count = 0;
-  DIR* fds = opendir("/proc/self/fd");
-  while (readdir(fds) != nullptr) ++count;
-  closedir(fds);
-  return count;
 }
 
 // A factory of in-memory buckets that all read `clock`, counting the buckets made.
@@ -243,11 +234,11 @@ TEST_CASE("All names of one file share one connection: open files do not grow wi
       pyrate::per_name_sqlite_factory({Rate(5, Duration::Minute)}, at(dir.file("fds.db")));
   Limiter limiter(factory);
   REQUIRE(limiter.try_acquire("first", non_blocking()));
-  const int before = open_fds();
+  const int before = pyrate::testing::open_file_descriptors();
   for (int i = 0; i < 300; ++i)
     REQUIRE(limiter.try_acquire("n" + std::to_string(i), non_blocking()));
   CHECK(factory->resident() == 301);
-  CHECK(open_fds() == before);
+  CHECK(pyrate::testing::open_file_descriptors() == before);
 }
 
 TEST_CASE("With multiprocess, every name of a file shares one inter-process lock") {

@@ -4,7 +4,6 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <vector>
 
@@ -126,11 +125,12 @@ class AbstractBucket {
 
   std::vector<Rate> rates_;
   std::atomic<int> failing_rate_index_{-1};
-  // now() reads clock_ without taking a reference; every clock ever set stays in clocks_, so a
-  // now() under way on a replaced clock never outlives it.
-  std::atomic<Clock*> clock_{nullptr};
-  std::mutex clocks_mutex_;
-  std::vector<std::shared_ptr<Clock>> clocks_;
+  // now() reads clock_ without taking a reference; every clock ever set stays in clocks_
+  // (made on the first set_clock; until then clock_ is a MonotonicClock shared by every
+  // bucket), so a now() under way on a replaced clock never outlives it.
+  struct ClockHistory;
+  std::atomic<Clock*> clock_;
+  std::unique_ptr<ClockHistory> clocks_;
   std::atomic<bool> closed_{false};
 };
 

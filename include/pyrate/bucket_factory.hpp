@@ -30,6 +30,11 @@ class BucketFactory {
   // The bucket `item` goes to.
   virtual std::shared_ptr<AbstractBucket> get(const RateItem& item) = 0;
 
+  // wrap_item(name, weight) and the bucket get() picks for it, in one step; the Limiter calls
+  // this. The default calls the two; a factory that finds both with one lookup overrides it.
+  virtual std::pair<RateItem, std::shared_ptr<AbstractBucket>> route(std::string_view name,
+                                                                     std::int64_t weight);
+
   // The bucket get() returns for every item, when there is one such bucket that lives as long
   // as the factory; nullptr (the default) otherwise. A Limiter then routes items to it without
   // calling get(), which saves copying a shared_ptr on every acquire.

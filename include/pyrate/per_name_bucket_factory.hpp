@@ -50,6 +50,9 @@ class PerNameBucketFactory final : public BucketFactory {
   RateItem wrap_item(std::string_view name, std::int64_t weight = 1) override;
   // The bucket of `item.name`, made if needed. Throws as wrap_item does.
   std::shared_ptr<AbstractBucket> get(const RateItem& item) override;
+  // wrap_item and get with one lookup.
+  std::pair<RateItem, std::shared_ptr<AbstractBucket>> route(std::string_view name,
+                                                             std::int64_t weight) override;
 
   // The buckets held in memory now.
   std::size_t resident() const;

@@ -1,6 +1,7 @@
 #include "pyrate/bucket.hpp"
 
 #include <algorithm>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 
@@ -58,10 +59,27 @@ std::vector<Rate> sorted_rate_list(std::vector<Rate> rates) {
 
 }  // namespace core
 
-AbstractBucket::AbstractBucket(std::vector<Rate> rates)
-    : rates_(core::sorted_rate_list(std::move(rates))) {
-  set_clock(std::make_shared<MonotonicClock>());
+// Every clock a bucket was given, guarded for set_clock.
+struct AbstractBucket::ClockHistory {
+  std::mutex mutex;
+  std::vector<std::shared_ptr<Clock>> clocks;
+};
+
+namespace {
+
+// The clock of every bucket until set_clock replaces it: stateless, never destroyed.
+Clock* shared_monotonic_clock() {
+  static MonotonicClock* const clock = new MonotonicClock;
+  return clock;
 }
+
+// Guards the creation of a bucket's ClockHistory.
+std::mutex clock_history_creation;
+
+}  // namespace
+
+AbstractBucket::AbstractBucket(std::vector<Rate> rates)
+    : rates_(core::sorted_rate_list(std::move(rates))), clock_(shared_monotonic_clock()) {}
 
 AbstractBucket::~AbstractBucket() = default;
 
@@ -86,10 +104,15 @@ void AbstractBucket::set_failing_rate(std::optional<Rate> rate) {
 
 void AbstractBucket::set_clock(std::shared_ptr<Clock> clock) {
   if (!clock) throw std::invalid_argument("set_clock: clock must not be null");
-  std::lock_guard lock(clocks_mutex_);
+  {
+    std::lock_guard creation(clock_history_creation);
+    if (!clocks_) clocks_ = std::make_unique<ClockHistory>();
+  }
+  std::lock_guard lock(clocks_->mutex);
   Clock* const current = clock.get();
-  if (std::find(clocks_.begin(), clocks_.end(), clock) == clocks_.end()) {
-    clocks_.push_back(std::move(clock));
+  std::vector<std::shared_ptr<Clock>>& clocks = clocks_->clocks;
+  if (std::find(clocks.begin(), clocks.end(), clock) == clocks.end()) {
+    clocks.push_back(std::move(clock));
   }
   clock_.store(current, std::memory_order_release);
 }

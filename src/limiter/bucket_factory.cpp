@@ -8,6 +8,13 @@ BucketFactory::BucketFactory() = default;
 
 BucketFactory::~BucketFactory() { leaker_.close(); }
 
+std::pair<RateItem, std::shared_ptr<AbstractBucket>> BucketFactory::route(std::string_view name,
+                                                                          std::int64_t weight) {
+  RateItem item = wrap_item(name, weight);
+  std::shared_ptr<AbstractBucket> bucket = get(item);
+  return {std::move(item), std::move(bucket)};
+}
+
 void BucketFactory::schedule_leak(std::shared_ptr<AbstractBucket> bucket) {
   leaker_.register_bucket(std::move(bucket));
   leaker_.start();

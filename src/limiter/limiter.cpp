@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
 
 #include "limiter/acquire_counters.hpp"
 #include "pyrate/in_memory_bucket.hpp"
@@ -85,11 +86,12 @@ Decision Limiter::acquire(std::string_view name, const AcquireOptions& options) 
   }
   RateItem item;
   try {
-    item = factory_->wrap_item(name, options.weight);
     AbstractBucket* sole = factory_->sole_bucket();
-    std::shared_ptr<AbstractBucket> routed;  // the bucket get() picked, when it had to be asked
-    if (sole == nullptr) {
-      routed = factory_->get(item);
+    std::shared_ptr<AbstractBucket> routed;  // the bucket the factory picked, when asked
+    if (sole != nullptr) {
+      item = factory_->wrap_item(name, options.weight);
+    } else {
+      std::tie(item, routed) = factory_->route(name, options.weight);
       if (!routed) {
         throw std::logic_error("Limiter: the bucket factory routed an item to no bucket");
       }

@@ -13,6 +13,7 @@
 #include "core/rate_list.hpp"
 #include "core/sliding_window.hpp"
 #include "pyrate/in_memory_bucket.hpp"
+#include "sync/mutex.hpp"
 
 namespace pyrate {
 namespace {
@@ -33,7 +34,7 @@ struct Resident {
 
 // The names of one shard and their buckets, behind the shard's lock.
 struct Shard {
-  std::mutex mutex;
+  Mutex mutex;
   std::unordered_map<std::string, Resident, NameHash, std::equal_to<>> buckets;
 };
 
@@ -59,8 +60,10 @@ class PerNameBucketFactory::Shards {
     }
   }
 
-  // wrap_item: an item stamped by its bucket's clock, which becomes the bucket's newest stamp.
-  RateItem stamp(std::string_view name, std::int64_t weight) {
+  // route(): an item stamped by its bucket's clock, which becomes the bucket's newest stamp,
+  // and the bucket.
+  std::pair<RateItem, std::shared_ptr<AbstractBucket>> stamp(std::string_view name,
+                                                             std::int64_t weight) {
     for (;;) {
       {
         Shard& shard = shard_of(name);
@@ -71,7 +74,7 @@ class PerNameBucketFactory::Shards {
           Resident& resident = found->second;
           RateItem item{std::string(name), resident.bucket->now(), weight};
           resident.newest_stamp = std::max(resident.newest_stamp, item.timestamp);
-          return item;
+          return {std::move(item), resident.bucket};
         }
       }
       make_resident(name);
@@ -190,6 +193,11 @@ PerNameBucketFactory::PerNameBucketFactory(Maker make, BulkLeak bulk_leak) {
 PerNameBucketFactory::~PerNameBucketFactory() { stop_leaking(); }
 
 RateItem PerNameBucketFactory::wrap_item(std::string_view name, std::int64_t weight) {
+  return shards_->stamp(name, weight).first;
+}
+
+std::pair<RateItem, std::shared_ptr<AbstractBucket>> PerNameBucketFactory::route(
+    std::string_view name, std::int64_t weight) {
   return shards_->stamp(name, weight);
 }
 

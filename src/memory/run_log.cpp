@@ -21,7 +21,9 @@ class RunLog::Windows {
     return core::WindowCount{end_ - log_.first_slot_of_run(hint), log_.run(hint).timestamp};
   }
 
-  Millis timestamp_at(std::int64_t position) { return log_.timestamp_of_slot(end_ - 1 - position); }
+  Millis timestamp_at(std::int64_t position) {
+    return log_.run_holding(end_ - 1 - position).timestamp;
+  }
 
  private:
   RunLog& log_;
@@ -44,7 +46,7 @@ void RunLog::record(const RateItem& item, Millis timestamp) {
   if (end > std::numeric_limits<std::int64_t>::max() - item.weight) {
     // Slot numbers only need to grow within the slots held: start them again from 0.
     const std::int64_t shift = first_slot_;
-    for (Run& r : runs_) r.end -= shift;
+    for (std::size_t i = 0; i < runs_.size(); ++i) runs_[i].end -= shift;
     first_slot_ = 0;
     end -= shift;
     if (end > std::numeric_limits<std::int64_t>::max() - item.weight) {
@@ -98,10 +100,19 @@ std::int64_t RunLog::first_run_at_or_after(Millis timestamp, std::int64_t hint) 
   return low;
 }
 
-Millis RunLog::timestamp_of_slot(std::int64_t slot) const {
-  const auto holder =
-      std::partition_point(runs_.begin(), runs_.end(), [&](const Run& r) { return r.end <= slot; });
-  return holder->timestamp;
+const RunLog::Run& RunLog::run_holding(std::int64_t slot) const {
+  // The first run whose end lies past the slot.
+  std::size_t low = 0;
+  std::size_t high = runs_.size() - 1;
+  while (low < high) {
+    const std::size_t middle = low + (high - low) / 2;
+    if (runs_[middle].end <= slot) {
+      low = middle + 1;
+    } else {
+      high = middle;
+    }
+  }
+  return runs_[low];
 }
 
 std::int64_t RunLog::remove_before(Millis cutoff) {
@@ -125,8 +136,7 @@ void RunLog::pop_oldest_run() {
 }
 
 void RunLog::clear(bool release_memory) {
-  runs_.clear();
-  if (release_memory) runs_.shrink_to_fit();
+  runs_.clear(release_memory);
   names_.clear();
   first_slot_ = 0;
   first_run_ = 0;
@@ -135,10 +145,8 @@ void RunLog::clear(bool release_memory) {
 std::optional<RateItem> RunLog::peek(std::int64_t index) const {
   const std::int64_t end = end_slot();
   if (index < 0 || index >= end - first_slot_) return std::nullopt;
-  const std::int64_t slot = end - 1 - index;
-  const auto holder =
-      std::partition_point(runs_.begin(), runs_.end(), [&](const Run& r) { return r.end <= slot; });
-  return RateItem{holder->name->first, holder->timestamp, 1};
+  const Run& holder = run_holding(end - 1 - index);
+  return RateItem{holder.name->first, holder.timestamp, 1};
 }
 
 }  // namespace pyrate::memory

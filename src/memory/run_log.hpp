@@ -2,13 +2,13 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "memory/circular_queue.hpp"
 #include "pyrate/decision.hpp"
 #include "pyrate/rate.hpp"
 
@@ -46,9 +46,9 @@ class RunLog {
   using Name = std::pair<const std::string, std::int64_t>;
   // The slots numbered from the previous run's `end` up to `end`.
   struct Run {
-    Millis timestamp;
-    std::int64_t end;
-    Name* name;  // an entry of names_
+    Millis timestamp = 0;
+    std::int64_t end = 0;
+    Name* name = nullptr;  // an entry of names_
   };
 
   void record(const RateItem& item, Millis timestamp);
@@ -66,8 +66,8 @@ class RunLog {
            (number == end_run() || run(number).timestamp >= start) &&
            (number == first_run_ || run(number - 1).timestamp < start);
   }
-  // The timestamp of the slot numbered `slot`, which must be held.
-  Millis timestamp_of_slot(std::int64_t slot) const;
+  // The run holding the slot numbered `slot`, which must be held.
+  const Run& run_holding(std::int64_t slot) const;
   const Run& run(std::int64_t number) const {
     return runs_[static_cast<std::size_t>(number - first_run_)];
   }
@@ -78,7 +78,7 @@ class RunLog {
   }
   std::int64_t end_slot() const { return runs_.empty() ? first_slot_ : runs_.back().end; }
 
-  std::deque<Run> runs_;
+  CircularQueue<Run> runs_;
   std::unordered_map<std::string, std::int64_t> names_;  // the names of the runs held
   std::int64_t first_slot_ = 0;                          // number of the oldest slot held
   std::int64_t first_run_ = 0;                           // number of the oldest run held
