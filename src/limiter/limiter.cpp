@@ -122,7 +122,11 @@ bool Limiter::try_acquire(std::string_view name, const AcquireOptions& options) 
 
 Decision Limiter::acquire(std::string_view name, const AcquireOptions& options) {
   check_options(options);
-  if (options.weight == 0) return Decision{.admitted = true};
+  if (options.weight == 0) {
+    Decision weightless;
+    weightless.admitted = true;
+    return weightless;
+  }
   RateItem item{std::string(name), 0, options.weight};
   try {
     item = factory_->wrap_item(name, options.weight);
