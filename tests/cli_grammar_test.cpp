@@ -1,5 +1,6 @@
 // The pyrate command's grammar and arithmetic, checked without running the binary: rate SPECs,
-// DURATIONs, the command line, JSON strings and the demo's busiest-window count.
+// DURATIONs, the command line, how spans and rates are written back, JSON output and the
+// demo's busiest-window count.
 #include <catch2/catch.hpp>
 #include <pyrate/pyrate.hpp>
 #include <string>
@@ -8,9 +9,11 @@
 
 #include "cli/admission_windows.hpp"
 #include "cli/command_line.hpp"
+#include "cli/decision_json.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/json_string.hpp"
 #include "cli/spec_parser.hpp"
+#include "core/rate_spec.hpp"
 
 using Catch::Matchers::Contains;
 using pyrate::Rate;
@@ -153,11 +156,74 @@ TEST_CASE("a command line that cannot be run is a usage error naming the problem
       {{"flush", "--json"}, "unknown option '--json'"},
       {{"demo", "--db", "x"}, "unknown option '--db'"},
       {{"help", "frob"}, "unknown subcommand 'frob'"},
+      {{"acquire", "--rate", "5/s", "-E"}, "--conflict-exit-code needs a value"},
+      {{"acquire", "--rate", "5/s", "-E", "256"}, "not an exit status from 0 to 255"},
+      {{"acquire", "--rate", "5/s", "-E", "1", "-E", "2"}, "--conflict-exit-code given twice"},
+      {{"exec", "--rate", "5/s", "--json", "--", "ls"}, "unknown option '--json'"},
+      {{"status", "-E", "3"}, "unknown option '-E'"},
   };
   for (const auto& [arguments, problem] : cases) {
     INFO("arguments: " << arguments.size());
     CHECK_THROWS_WITH(parse(arguments), Contains(problem));
   }
+}
+
+TEST_CASE("-E N and --conflict-exit-code N set the exit status of a refusal") {
+  CHECK(parse({"acquire", "--rate", "5/s"}).conflict_exit_code == 1);
+  CHECK(parse({"acquire", "--rate", "5/s", "-E", "75"}).conflict_exit_code == 75);
+  CHECK(parse({"acquire", "--rate", "5/s", "-E0"}).conflict_exit_code == 0);
+  CHECK(parse({"exec", "--conflict-exit-code=255", "--rate", "5/s", "--", "ls", "-E", "3"})
+            .conflict_exit_code == 255);
+}
+
+TEST_CASE("a rate is written back as the SPEC that parses to it, in its widest unit") {
+  using pyrate::rate_spec;
+  CHECK(rate_spec(Rate(5, 1000)) == "5/s");
+  CHECK(rate_spec(Rate(10, 2000)) == "10/2s");
+  CHECK(rate_spec(Rate(3, 250)) == "3/250ms");
+  CHECK(rate_spec(Rate(100, 60'000)) == "100/min");
+  CHECK(rate_spec(Rate(90, 90'000)) == "90/90s");
+  CHECK(rate_spec(Rate(500, 86'400'000)) == "500/day");
+  CHECK(rate_spec(Rate(7, 2 * 604'800'000LL)) == "7/2week");
+  for (const Rate rate : {Rate(1, 1), Rate(4, 1500), Rate(9, 7'200'000), Rate(2, 61'000)}) {
+    CHECK(parse_rate_spec(rate_spec(rate)) == rate);
+  }
+}
+
+TEST_CASE("a span is written in ms below a second, else one decimal rounded up") {
+  using pyrate::cli::format_span;
+  CHECK(format_span(0) == "0 ms");
+  CHECK(format_span(340) == "340 ms");
+  CHECK(format_span(999) == "999 ms");
+  CHECK(format_span(1000) == "1.0 s");
+  CHECK(format_span(1001) == "1.1 s");
+  CHECK(format_span(59'700) == "59.7 s");
+  CHECK(format_span(59'950) == "1.0 min");
+  CHECK(format_span(90'000) == "1.5 min");
+  CHECK(format_span(3'600'000) == "1.0 h");
+  CHECK(format_span(3'598'800) == "1.0 h");
+  CHECK(format_span(86'400'000) == "1.0 day");
+  CHECK(format_span(1'209'600'000) == "2.0 week");
+}
+
+TEST_CASE("a decision is one line of JSON with every key, rates as SPECs or null") {
+  using pyrate::cli::decision_json;
+  pyrate::Decision refused;
+  refused.failing_rate = Rate(5, 1000);
+  refused.retry_after = 340;
+  refused.tightest_rate = Rate(5, 1000);
+  refused.reset_after = 340;
+  CHECK(decision_json(refused) ==
+        "{\"admitted\": false, \"retry_after_ms\": 340, \"remaining\": 0, \"reset_after_ms\": "
+        "340, \"failing_rate\": \"5/s\", \"tightest_rate\": \"5/s\"}");
+  pyrate::Decision admitted;
+  admitted.admitted = true;
+  admitted.tightest_rate = Rate(10, 2000);
+  admitted.remaining = 9;
+  admitted.reset_after = 2001;
+  CHECK(decision_json(admitted) ==
+        "{\"admitted\": true, \"retry_after_ms\": 0, \"remaining\": 9, \"reset_after_ms\": "
+        "2001, \"failing_rate\": null, \"tightest_rate\": \"10/2s\"}");
 }
 
 TEST_CASE("a bucket name becomes a valid JSON string, whatever its bytes") {

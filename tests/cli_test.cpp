@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -177,6 +178,34 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// Parses `json` with Python's json module, binds the document to `d`, and returns the Python
+// `expression` evaluated on it, written back as JSON (json.dumps, keys sorted); "error: ..."
+// when the text does not parse.
+std::string python_json(const Scratch& scratch, const std::string& json,
+                        const std::string& expression) {
+  std::ofstream(scratch.file("document.json"), std::ios::binary) << json;
+  std::ofstream(scratch.file("query.py"))
+      << "import json, sys\n"
+      << "try:\n"
+      << "    d = json.load(open(sys.argv[1], encoding='utf-8'))\n"
+      << "except ValueError as error:\n"
+      << "    print('error: %s' % error)\n"
+      << "    sys.exit(0)\n"
+      << "print(json.dumps(" << expression << ", sort_keys=True))\n";
+  const std::string command =
+      "python3 '" + scratch.file("query.py") + "' '" + scratch.file("document.json") + "'";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string result;
+  char buffer[4096];
+  while (const std::size_t got = std::fread(buffer, 1, sizeof buffer, pipe)) {
+    result.append(buffer, got);
+  }
+  REQUIRE(::pclose(pipe) == 0);
+  if (!result.empty() && result.back() == '\n') result.pop_back();
+  return result;
+}
+
 }  // namespace
 
 TEST_CASE("--version prints the version and exits 0") {
@@ -229,7 +258,7 @@ TEST_CASE("acquire --no-wait on a full window exits 1 with one line saying why")
       run_pyrate({"acquire", "--db", scratch.db(), "--rate", "1/h", "--no-wait"});
   CHECK(refused.exit_code == 1);
   CHECK(line_count(refused.err) == 1);
-  CHECK_THAT(refused.err, Contains("refused") && Contains("limit=1/1.0h"));
+  CHECK_THAT(refused.err, StartsWith("pyrate: refused by 1/h; retry after "));
   CHECK(refused.out.empty());
 }
 
@@ -252,7 +281,8 @@ TEST_CASE("acquire with a --timeout shorter than the wait exits 1 without taking
       run_pyrate({"acquire", "--db", scratch.db(), "--rate", "1/min", "--timeout", "300ms"});
   CHECK(timed_out.exit_code == 1);
   CHECK(line_count(timed_out.err) == 1);
-  CHECK_THAT(timed_out.err, Contains("300ms"));
+  CHECK_THAT(timed_out.err, StartsWith("pyrate: refused by 1/min; retry after ") &&
+                                Contains("than the 300 ms timeout"));
   CHECK(held_slots(scratch.db(), "default") == 1);
 }
 
@@ -280,7 +310,7 @@ TEST_CASE("a weight no rate can ever hold exits 1 with a message and writes noth
       {"acquire", "--db", scratch.db(), "--rate", "5/s", "--rate", "100/min", "--weight", "6"});
   CHECK(outcome.exit_code == 1);
   CHECK(line_count(outcome.err) == 1);
-  CHECK_THAT(outcome.err, Contains("weight 6") && Contains("limit=5/1.0s"));
+  CHECK(outcome.err == "pyrate: refused: weight 6 can never fit 5/s, which holds at most 5\n");
   CHECK(scratch.entries().empty());
 }
 
@@ -289,7 +319,7 @@ TEST_CASE("rates given in any order are sorted by interval before they are check
   CHECK(run_pyrate({"acquire", "--db", scratch.db(), "--rate", "100/min", "--rate", "5/s"})
             .exit_code == 0);
   const Outcome status = run_pyrate({"status", "--db", scratch.db()});
-  CHECK(status.out.find("per 1.0s") < status.out.find("per 1.0min"));
+  CHECK(status.out.find("  5/s ") < status.out.find("  100/min "));
 }
 
 TEST_CASE("acquire also leaks the bucket's expired slots") {
@@ -362,7 +392,103 @@ TEST_CASE("exec refused exits 1 without running the command") {
   CHECK_FALSE(fs::exists(marker));
 }
 
-TEST_CASE("status shows held slots, a bar per rate and the wait for the next slot") {
+TEST_CASE("a refused acquire or exec names the full rate and the wait in one stderr line") {
+  const Scratch scratch;
+  const std::vector<std::string> gate{"--db",   scratch.db(), "--rate",   "2/s",
+                                      "--rate", "3/h",        "--no-wait"};
+  for (int i = 0; i < 3; ++i) {
+    std::vector<std::string> acquire{"acquire"};
+    acquire.insert(acquire.end(), gate.begin(), gate.end());
+    REQUIRE(run_pyrate(acquire).exit_code == 0);
+    if (i == 1) std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  }
+  // Two slots in the last hour and one, a moment ago, in the last second: the narrower rate
+  // has room, the wider one refuses until its oldest slot leaves the hour.
+  std::vector<std::string> acquire{"acquire"};
+  acquire.insert(acquire.end(), gate.begin(), gate.end());
+  const Outcome refused = run_pyrate(acquire);
+  CHECK(refused.exit_code == 1);
+  const std::regex line("pyrate: refused by 3/h; retry after (59\\.[0-9] min|1\\.0 h)\n");
+  CHECK(std::regex_match(refused.err, line));
+  std::vector<std::string> exec{"exec"};
+  exec.insert(exec.end(), gate.begin(), gate.end());
+  exec.insert(exec.end(), {"--", "true"});
+  const Outcome exec_refused = run_pyrate(exec);
+  CHECK(exec_refused.exit_code == 1);
+  CHECK(std::regex_match(exec_refused.err, line));
+}
+
+TEST_CASE("acquire --json prints the decision as one JSON object, admitted or refused") {
+  const Scratch scratch;
+  const std::vector<std::string> acquire{"acquire", "--db", scratch.db(), "--rate",   "2/min",
+                                         "--rate",  "10/h", "--json",     "--no-wait"};
+  const Outcome first = run_pyrate(acquire);
+  CHECK(first.exit_code == 0);
+  CHECK(line_count(first.out) == 1);
+  CHECK(first.err.empty());
+  CHECK(python_json(scratch, first.out, "sorted(d)") ==
+        "[\"admitted\", \"failing_rate\", \"remaining\", \"reset_after_ms\", "
+        "\"retry_after_ms\", \"tightest_rate\"]");
+  CHECK(python_json(scratch, first.out,
+                    "[d['admitted'], d['retry_after_ms'], d['remaining'], d['failing_rate'], "
+                    "d['tightest_rate']]") == "[true, 0, 1, null, \"2/min\"]");
+  CHECK(python_json(scratch, first.out, "d['reset_after_ms']") == "60001");
+
+  REQUIRE(run_pyrate(acquire).exit_code == 0);
+  const Outcome refused = run_pyrate(acquire);
+  CHECK(refused.exit_code == 1);
+  CHECK(line_count(refused.out) == 1);
+  CHECK(line_count(refused.err) == 1);
+  CHECK(python_json(scratch, refused.out,
+                    "[d['admitted'], d['remaining'], d['failing_rate'], d['tightest_rate']]") ==
+        "[false, 0, \"2/min\", \"2/min\"]");
+  CHECK(python_json(scratch, refused.out,
+                    "0 < d['retry_after_ms'] <= 60001 and d['reset_after_ms'] == "
+                    "d['retry_after_ms']") == "true");
+
+  const Outcome never =
+      run_pyrate({"acquire", "--db", scratch.db(), "--rate", "2/min", "--weight", "3", "--json"});
+  CHECK(never.exit_code == 1);
+  CHECK(
+      python_json(scratch, never.out,
+                  "[d['admitted'], d['retry_after_ms'], d['failing_rate'], d['tightest_rate']]") ==
+      "[false, -1, \"2/min\", null]");
+}
+
+TEST_CASE("-E N, --conflict-exit-code N, is the exit status of a refusal for acquire and exec") {
+  const Scratch scratch;
+  const std::vector<std::string> gate{"--db", scratch.db(), "--rate", "1/h"};
+  std::vector<std::string> acquire{"acquire", "-E", "75"};
+  acquire.insert(acquire.end(), gate.begin(), gate.end());
+  CHECK(run_pyrate(acquire).exit_code == 0);  // admitted: 0 whatever -E says
+  acquire.push_back("--no-wait");
+  CHECK(run_pyrate(acquire).exit_code == 75);
+  std::vector<std::string> timed{"acquire", "--conflict-exit-code=3", "--timeout", "100ms"};
+  timed.insert(timed.end(), gate.begin(), gate.end());
+  CHECK(run_pyrate(timed).exit_code == 3);
+  std::vector<std::string> never{"acquire", "-E0", "--weight", "2"};
+  never.insert(never.end(), gate.begin(), gate.end());
+  CHECK(run_pyrate(never).exit_code == 0);
+
+  // exec: a refusal and the command's own failure can now be told apart.
+  std::vector<std::string> exec{"exec", "--conflict-exit-code", "75", "--no-wait"};
+  exec.insert(exec.end(), gate.begin(), gate.end());
+  exec.insert(exec.end(), {"--", "false"});
+  CHECK(run_pyrate(exec).exit_code == 75);
+  const Outcome failing = run_pyrate({"exec", "-E", "75", "--db", scratch.db(), "--bucket", "other",
+                                      "--rate", "1/h", "--", "false"});
+  CHECK(failing.exit_code == 1);
+
+  for (const std::string bad : {"256", "-1", "x", ""}) {
+    INFO(bad);
+    const Outcome usage = run_pyrate({"acquire", "--db", scratch.db(), "--rate", "1/h", "-E", bad});
+    CHECK(usage.exit_code == 2);
+    CHECK(line_count(usage.err) == 1);
+  }
+  CHECK(run_pyrate({"status", "--db", scratch.db(), "-E", "3"}).exit_code == 2);
+}
+
+TEST_CASE("status shows per rate a bar, the slots used and remaining, and when one frees") {
   const Scratch scratch;
   for (int i = 0; i < 3; ++i) {
     REQUIRE(run_pyrate({"acquire", "--db", scratch.db(), "--bucket", "api", "--rate", "3/min",
@@ -373,9 +499,10 @@ TEST_CASE("status shows held slots, a bar per rate and the wait for the next slo
   CHECK(status.exit_code == 0);
   CHECK(status.err.empty());
   CHECK_THAT(status.out, Contains("bucket \"api\": 3 slots held, next acquire waits"));
-  CHECK_THAT(status.out, Contains("[##########] 3/3 per 1.0min"));
-  CHECK_THAT(status.out, Contains("[###       ] 3/10 per 1.0h"));
-  CHECK_THAT(status.out, Contains("next slot frees in"));
+  CHECK_THAT(status.out,
+             Contains("  3/min  [##########] 3 used, 0 remaining, next slot frees in "));
+  CHECK_THAT(status.out,
+             Contains("  10/h   [###       ] 3 used, 7 remaining, next slot frees in "));
 }
 
 TEST_CASE("status --json lists every bucket by name, names escaped") {
@@ -391,9 +518,19 @@ TEST_CASE("status --json lists every bucket by name, names escaped") {
   CHECK_THAT(status.out, StartsWith("{") && EndsWith("}\n"));
   CHECK_THAT(status.out, Contains("\"name\": \"quote\\\" back\\\\ tab\\t\""));
   CHECK_THAT(status.out, Contains("\"name\": \"plain\""));
-  CHECK_THAT(status.out, Contains("{\"limit\": 4, \"interval_ms\": 3600000, \"used\": 1, "
-                                  "\"next_free_ms\": "));
-  CHECK_THAT(status.out, Contains("\"wait_ms\": 0"));
+  CHECK(python_json(scratch, status.out, "sorted(b['name'] for b in d['buckets'])") ==
+        "[\"plain\", \"quote\\\" back\\\\ tab\\t\"]");
+  CHECK(python_json(scratch, status.out, "d['buckets'][0]['rates'][0]['rate']") == "\"2/s\"");
+  const std::string odd_rate = "[b for b in d['buckets'] if b['name'] != 'plain'][0]['rates'][0]";
+  CHECK(python_json(scratch, status.out, "sorted(" + odd_rate + ")") ==
+        "[\"interval_ms\", \"limit\", \"next_free_ms\", \"rate\", \"remaining\", \"used\"]");
+  CHECK(python_json(scratch, status.out,
+                    "[" + odd_rate +
+                        "[k] for k in ('rate', 'limit', 'interval_ms', 'used', "
+                        "'remaining')]") == "[\"4/h\", 4, 3600000, 1, 3]");
+  CHECK(python_json(scratch, status.out, "0 < " + odd_rate + "['next_free_ms'] <= 3600001") ==
+        "true");
+  CHECK(python_json(scratch, status.out, "[b['wait_ms'] for b in d['buckets']]") == "[0, 0]");
   const Outcome one = run_pyrate({"status", "--db", scratch.db(), "--json", "--bucket", "plain"});
   CHECK_THAT(one.out, Contains("\"plain\"") && !Contains("quote"));
 }
@@ -478,7 +615,7 @@ TEST_CASE("the database is --db, else PYRATE_DB, else XDG_STATE_HOME, else HOME"
     CHECK(run_pyrate(acquire, env).exit_code == 0);
     CHECK(fs::exists(scratch.path() / "home" / ".local" / "state" / "pyrate" / "limits.db"));
     const Outcome status = run_pyrate({"status"}, env);
-    CHECK_THAT(status.out, Contains("1/5 per 1.0h"));
+    CHECK_THAT(status.out, Contains("5/h  [##        ] 1 used, 4 remaining"));
   }
 }
 

@@ -40,11 +40,15 @@ struct Decision {
 // - "Retry-After": RFC 9110 delay-seconds, retry_after rounded up to whole seconds; only for
 //   a refusal that can fit later (retry_after >= 0).
 // - "RateLimit-Policy" and "RateLimit", as the IETF httpapi working group's draft
-//   "RateLimit header fields for HTTP" (draft-ietf-httpapi-ratelimit-headers-09) defines
-//   them: one policy item named "default" whose quota `q` is tightest_rate's limit and whose
-//   window `w` is its interval in seconds, rounded up; the RateLimit item gives the remaining
-//   quota `r` and the seconds `t` until it resets (reset_after rounded up).
-// Only the Retry-After field is sent when the decision names no rate. Never throws beyond
+//   "RateLimit header fields for HTTP", draft-ietf-httpapi-ratelimit-headers-11 (May 2026),
+//   defines them: each a structured-field List (RFC 9651) of one Item, the policy of
+//   tightest_rate, named by the String of its SPEC as the pyrate command writes it ("5/s",
+//   "100/min"). RateLimit-Policy gives its quota `q` (the limit) and window `w` (the interval
+//   in seconds, rounded up); RateLimit gives the available quota `r` (remaining) and the
+//   effective window `t` (reset_after in seconds, rounded up: until then no slot frees, so the
+//   client can use no more than `r`), left out when reset_after is 0.
+//   For example: RateLimit-Policy: "5/s";q=5;w=1 and RateLimit: "5/s";r=0;t=1.
+// Only Retry-After is sent when the decision names no rate. Never throws beyond
 // std::bad_alloc.
 std::vector<std::pair<std::string, std::string>> http_headers(const Decision& decision);
 

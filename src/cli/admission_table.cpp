@@ -51,7 +51,7 @@ void AdmissionTable::add(const Admission& admission) {
 std::string AdmissionTable::format_row(std::size_t index) {
   const std::vector<std::int64_t>& counts = row(index);
   std::string text =
-      cell("  %-7s", (std::to_string(index) + "-" + std::to_string(index + 1) + "s").c_str());
+      cell("  %-7s", (std::to_string(index) + "-" + std::to_string(index + 1) + " s").c_str());
   for (const std::int64_t count : counts) text += cell("%5lld", static_cast<long long>(count));
   const std::int64_t total = std::accumulate(counts.begin(), counts.end(), std::int64_t{0});
   return text + cell("%7lld", static_cast<long long>(total));

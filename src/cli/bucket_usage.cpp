@@ -23,7 +23,8 @@ BucketUsage measure_bucket(SQLiteBucket& bucket) {
   usage.held = bucket.count();
   const Millis now = bucket.now();
   for (const Rate& rate : bucket.rates()) {
-    RateUsage rate_usage{rate, bucket.count_since(now - rate.interval), std::nullopt};
+    RateUsage rate_usage{rate, bucket.count_since(now - rate.interval), 0, std::nullopt};
+    rate_usage.remaining = std::max<std::int64_t>(0, rate.limit - rate_usage.used);
     if (rate_usage.used > 0) {
       if (const auto oldest = bucket.peek(rate_usage.used - 1)) {
         rate_usage.next_free_ms = until_expiry(oldest->timestamp, rate.interval, now);

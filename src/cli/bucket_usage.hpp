@@ -13,6 +13,7 @@ namespace pyrate::cli {
 struct RateUsage {
   Rate rate;
   std::int64_t used = 0;               // slots in the window that ends now
+  std::int64_t remaining = 0;          // rate.limit - used, never below 0
   std::optional<Millis> next_free_ms;  // until the oldest of them leaves the window; none if 0
 };
 

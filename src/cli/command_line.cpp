@@ -19,18 +19,20 @@ enum OptionBit : unsigned {
   kNoWaitOption = 1u << 4,
   kTimeoutOption = 1u << 5,
   kJsonOption = 1u << 6,
+  kConflictExitCodeOption = 1u << 7,
 };
 
-constexpr unsigned kGateOptions =
-    kDbOption | kBucketOption | kRateOption | kWeightOption | kNoWaitOption | kTimeoutOption;
+constexpr unsigned kGateOptions = kDbOption | kBucketOption | kRateOption | kWeightOption |
+                                  kNoWaitOption | kTimeoutOption | kConflictExitCodeOption;
 
 struct OptionInfo {
   std::string_view name;  // without the leading "--"
   OptionBit bit;
   std::string_view value;  // what the value looks like; empty for a flag
+  char short_name = 0;     // the one-letter form, as in "-E N", if any
 };
 
-constexpr std::array<OptionInfo, 7> kOptions{{
+constexpr std::array<OptionInfo, 8> kOptions{{
     {"db", kDbOption, "PATH"},
     {"bucket", kBucketOption, "NAME"},
     {"rate", kRateOption, "SPEC, e.g. 5/s"},
@@ -38,6 +40,7 @@ constexpr std::array<OptionInfo, 7> kOptions{{
     {"no-wait", kNoWaitOption, ""},
     {"timeout", kTimeoutOption, "DURATION, e.g. 5s"},
     {"json", kJsonOption, ""},
+    {"conflict-exit-code", kConflictExitCodeOption, "N, 0 to 255", 'E'},
 }};
 
 struct SubcommandInfo {
@@ -47,7 +50,7 @@ struct SubcommandInfo {
 };
 
 constexpr std::array<SubcommandInfo, 6> kSubcommands{{
-    {Subcommand::kAcquire, "acquire", kGateOptions},
+    {Subcommand::kAcquire, "acquire", kGateOptions | kJsonOption},
     {Subcommand::kExec, "exec", kGateOptions},
     {Subcommand::kStatus, "status", kDbOption | kBucketOption | kJsonOption},
     {Subcommand::kFlush, "flush", kDbOption | kBucketOption},
@@ -69,9 +72,14 @@ const OptionInfo* find_option(std::string_view name) {
   return nullptr;
 }
 
-bool is_help_flag(std::string_view argument) { return argument == "--help" || argument == "-h"; }
+const OptionInfo* find_short_option(char letter) {
+  for (const OptionInfo& info : kOptions) {
+    if (info.short_name != 0 && info.short_name == letter) return &info;
+  }
+  return nullptr;
+}
 
-std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
+bool is_help_flag(std::string_view argument) { return argument == "--help" || argument == "-h"; }
 
 // Parses the arguments that follow one subcommand's name.
 class SubcommandParser {
@@ -116,33 +124,48 @@ class SubcommandParser {
     throw UsageError(std::string(info_.name) + ": " + problem);
   }
 
+  // Applies "--name", "--name=VALUE", "--name VALUE", "-X VALUE" or "-XVALUE".
   void apply_option(std::string_view argument, CommandLine& line, std::vector<Rate>& rates) {
-    if (argument.substr(0, 2) != "--") fail("unknown option " + quoted(argument) + see_help());
-    const std::string_view body = argument.substr(2);
-    const std::size_t equals = body.find('=');
-    const std::string_view name = body.substr(0, equals);
-    const OptionInfo* option = find_option(name);
-    if (option == nullptr || (info_.options & option->bit) == 0) {
-      fail("unknown option " + quoted("--" + std::string(name)) + see_help());
+    const bool is_long = argument.substr(0, 2) == "--";
+    const OptionInfo* option = nullptr;
+    std::string_view inline_value;
+    bool has_inline_value = false;
+    if (is_long) {
+      const std::string_view body = argument.substr(2);
+      const std::size_t equals = body.find('=');
+      option = find_option(body.substr(0, equals));
+      if (option == nullptr || (info_.options & option->bit) == 0) {
+        fail("unknown option " + quoted("--" + std::string(body.substr(0, equals))) + see_help());
+      }
+      has_inline_value = equals != std::string_view::npos;
+      if (has_inline_value) inline_value = body.substr(equals + 1);
+    } else {
+      option = find_short_option(argument[1]);
+      if (option == nullptr || (info_.options & option->bit) == 0) {
+        fail("unknown option " + quoted(argument.substr(0, 2)) + see_help());
+      }
+      has_inline_value = argument.size() > 2;
+      if (has_inline_value) inline_value = argument.substr(2);
     }
+    const std::string name(option->name);
     if (option->bit != kRateOption && (seen_ & option->bit) != 0) {
-      fail("--" + std::string(name) + " given twice");
+      fail("--" + name + " given twice");
     }
     seen_ |= option->bit;
 
     if (option->value.empty()) {
-      if (equals != std::string_view::npos) fail("--" + std::string(name) + " takes no value");
+      if (has_inline_value) fail("--" + name + " takes no value");
       if (option->bit == kNoWaitOption) line.no_wait = true;
       if (option->bit == kJsonOption) line.json = true;
       return;
     }
     std::string_view value;
-    if (equals != std::string_view::npos) {
-      value = body.substr(equals + 1);
+    if (has_inline_value) {
+      value = inline_value;
     } else if (next_ < arguments_.size()) {
       value = arguments_[next_++];
     } else {
-      fail("--" + std::string(name) + " needs a value (" + std::string(option->value) + ")");
+      fail("--" + name + " needs a value (" + std::string(option->value) + ")");
     }
     apply_value(*option, value, line, rates);
   }
@@ -166,7 +189,10 @@ class SubcommandParser {
         break;
       case kTimeoutOption:
         line.timeout = in_context([&] { return parse_duration(value, "--timeout"); });
-        line.timeout_text = std::string(value);
+        break;
+      case kConflictExitCodeOption:
+        line.conflict_exit_code =
+            in_context([&] { return parse_exit_status(value, "--conflict-exit-code"); });
         break;
       default:
         break;

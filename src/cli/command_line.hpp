@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "exit_codes.hpp"
 #include "pyrate/rate.hpp"
 
 namespace pyrate::cli {
@@ -34,8 +35,8 @@ struct CommandLine {
   std::int64_t weight = 1;                           // --weight
   bool no_wait = false;                              // --no-wait
   std::optional<std::chrono::milliseconds> timeout;  // --timeout
-  std::string timeout_text;                          // --timeout as typed
-  bool json = false;                                 // status --json
+  bool json = false;                                 // acquire and status --json
+  int conflict_exit_code = kExitRefused;             // -E, --conflict-exit-code
   std::vector<std::string> command;                  // exec: the words after --
 
   // The bucket named by --bucket, else kDefaultBucket.

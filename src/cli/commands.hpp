@@ -6,10 +6,12 @@
 
 namespace pyrate::cli {
 
-// Takes slots; exits 0 when admitted, 1 when refused.
+// Takes slots; exits 0 when admitted, line.conflict_exit_code (default 1) when refused; with
+// --json, prints the decision on stdout either way.
 int run_acquire(const CommandLine& line);
 // Takes slots, then replaces the process with line.command. Returns only when it cannot:
-// 1 when refused, 126 or 127 when the command cannot be run (checked before any slot is taken).
+// line.conflict_exit_code when refused, 126 or 127 when the command cannot be run (checked before
+// any slot is taken).
 int run_exec(const CommandLine& line);
 // Prints each bucket's use, as text or JSON.
 int run_status(const CommandLine& line);

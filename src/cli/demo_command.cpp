@@ -10,12 +10,14 @@
 #include "admission_table.hpp"
 #include "admission_windows.hpp"
 #include "commands.hpp"
+#include "core/rate_spec.hpp"
 #include "demo_workers.hpp"
 #include "exit_codes.hpp"
 #include "json_string.hpp"
 #include "pyrate/clock.hpp"
 #include "pyrate/sqlite_bucket.hpp"
 #include "scratch/temporary_directory.hpp"
+#include "spec_parser.hpp"
 
 namespace pyrate::cli {
 namespace {
@@ -138,19 +140,13 @@ Run run_workers(const std::string& db_path, int first_worker, bool live) {
   return run;
 }
 
-// "3.3 s".
-std::string in_seconds(SteadyClock::duration duration) {
-  const auto tenths = std::chrono::duration_cast<std::chrono::milliseconds>(duration).count() / 100;
-  return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + " s";
-}
-
 // The demo itself; run_demo adds what an interruption needs.
 int show_demo() {
   const DemoDatabase database;
   const bool live = ::isatty(STDOUT_FILENO) == 1;
 
   std::cout << "pyrate demo: " << kWorkers << " worker processes share " << kLimit
-            << " slots per second (" << to_string(demo_rate()) << ")\nthrough bucket "
+            << " slots per second (" << rate_spec(demo_rate()) << ")\nthrough bucket "
             << json_string(kBucket) << " of " << database.path()
             << ".\nEach worker takes a slot, works " << kWorkTime.count()
             << " ms, and goes again. The table counts each\n"
@@ -158,7 +154,9 @@ int show_demo() {
             << kWorkers << '\n';
   const Run first = run_workers(database.path(), 1, live);
   std::cout << "run 1: " << first.timestamps.size() << " admissions; the workers stopped after "
-            << in_seconds(first.lasted) << ",\n  when no slot would free before the run's end\n\n"
+            << format_span(
+                   std::chrono::duration_cast<std::chrono::milliseconds>(first.lasted).count())
+            << ",\n  when no slot would free before the run's end\n\n"
             << "restart: new processes w" << kWorkers + 1 << "-w" << 2 * kWorkers
             << " on the same file.\n  Had the limit been forgotten, they would get " << kLimit
             << " slots at once.\n";

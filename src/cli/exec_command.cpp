@@ -61,7 +61,8 @@ int run_exec(const CommandLine& line) {
     case Lookup::kFound:
       break;
   }
-  if (pass_gate(line, "exec " + name) != Admission::kAdmitted) return kExitRefused;
+  const Decision decision = pass_gate(line, "exec " + name);
+  if (!decision.admitted) return gate_exit_status(line, decision);
 
   std::vector<char*> argv;
   for (const std::string& word : line.command) argv.push_back(const_cast<char*>(word.c_str()));

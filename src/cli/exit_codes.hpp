@@ -2,6 +2,8 @@
 #pragma once
 
 #include <stdexcept>
+#include <string>
+#include <string_view>
 
 namespace pyrate::cli {
 
@@ -18,5 +20,8 @@ enum ExitCode : int {
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+// `text` as a usage message shows what was typed: 'text'.
+inline std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
 
 }  // namespace pyrate::cli

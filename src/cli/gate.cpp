@@ -3,11 +3,13 @@
 #include <iostream>
 #include <memory>
 
+#include "core/rate_spec.hpp"
 #include "database_location.hpp"
 #include "json_string.hpp"
 #include "pyrate/bucket_factory.hpp"
 #include "pyrate/limiter.hpp"
 #include "pyrate/sqlite_bucket.hpp"
+#include "spec_parser.hpp"
 
 namespace pyrate::cli {
 namespace {
@@ -20,22 +22,32 @@ const Rate* rate_too_small_for(const std::vector<Rate>& rates, std::int64_t weig
   return nullptr;
 }
 
-std::string refusal_reason(const CommandLine& line, const std::optional<Rate>& failing_rate) {
-  const std::string bucket = json_string(line.bucket_or_default());
-  const std::string why = failing_rate
-                              ? "bucket " + bucket + " is full (" + to_string(*failing_rate) + ")"
-                              : "another process held bucket " + bucket + "'s lock";
-  if (line.no_wait) return "refused: " + why;
-  return "no room within " + line.timeout_text + ": " + why;
+// The one line that explains a refusal, without the "pyrate: " prefix.
+std::string refusal_reason(const CommandLine& line, const Decision& decision) {
+  if (!decision.failing_rate) {  // the Limiter's lock wait ran out: no rate decided
+    return "refused: another process held bucket " + json_string(line.bucket_or_default()) +
+           "'s lock" +
+           (line.timeout ? " for longer than the " + format_span(line.timeout->count()) + " timeout"
+                         : "");
+  }
+  const Rate& rate = *decision.failing_rate;
+  if (decision.retry_after < 0) {
+    return "refused: weight " + std::to_string(line.weight) + " can never fit " + rate_spec(rate) +
+           ", which holds at most " + std::to_string(rate.limit);
+  }
+  std::string reason =
+      "refused by " + rate_spec(rate) + "; retry after " + format_span(decision.retry_after);
+  if (line.timeout)
+    reason += " (longer than the " + format_span(line.timeout->count()) + " timeout)";
+  return reason;
 }
 
-}  // namespace
-
-Admission pass_gate(const CommandLine& line, const std::string& item_name) {
+Decision decide(const CommandLine& line, const std::string& item_name) {
   if (const Rate* rate = rate_too_small_for(line.rates, line.weight)) {
-    std::cerr << "pyrate: refused: weight " << line.weight << " can never fit " << to_string(*rate)
-              << ", which holds at most " << rate->limit << '\n';
-    return Admission::kRefused;
+    Decision never;
+    never.failing_rate = *rate;
+    never.retry_after = -1;
+    return never;
   }
 
   const DatabaseLocation location = locate_database(line.db);
@@ -53,13 +65,21 @@ Admission pass_gate(const CommandLine& line, const std::string& item_name) {
   acquire.weight = line.weight;
   acquire.blocking = !line.no_wait;
   acquire.timeout = line.timeout;
-  const bool admitted = limiter.try_acquire(item_name, acquire);
-  const std::optional<Rate> failing_rate = bucket->failing_rate();
+  const Decision decision = limiter.acquire(item_name, acquire);
   limiter.close();
+  return decision;
+}
 
-  if (admitted) return Admission::kAdmitted;
-  std::cerr << "pyrate: " << refusal_reason(line, failing_rate) << '\n';
-  return Admission::kRefused;
+}  // namespace
+
+Decision pass_gate(const CommandLine& line, const std::string& item_name) {
+  const Decision decision = decide(line, item_name);
+  if (!decision.admitted) std::cerr << "pyrate: " << refusal_reason(line, decision) << '\n';
+  return decision;
+}
+
+int gate_exit_status(const CommandLine& line, const Decision& decision) {
+  return decision.admitted ? kExitAdmitted : line.conflict_exit_code;
 }
 
 }  // namespace pyrate::cli

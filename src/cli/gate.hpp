@@ -4,17 +4,21 @@
 #include <string>
 
 #include "command_line.hpp"
+#include "pyrate/decision.hpp"
 
 namespace pyrate::cli {
-
-enum class Admission { kAdmitted, kRefused };
 
 // Leaks the expired slots of the bucket `line` names in the database `line` locates (creating
 // the default location's directories and the file on first use), then takes `line.weight`
 // slots from it, stamped with `item_name`, with the interprocess lock held. Waits as
-// `line` asks (--no-wait, --timeout). When refused, prints the reason in one line on stderr;
-// a weight that no rate can ever hold is refused before the database is touched.
+// `line` asks (--no-wait, --timeout). Returns the bucket's last decision. When refused, prints
+// one line on stderr naming the rate and the wait ("pyrate: refused by 5/s; retry after
+// 340 ms"). A weight that no rate can ever hold is refused before the database is touched:
+// the decision names that rate as failing_rate, retry_after -1 and no tightest_rate.
 // Throws UsageError or pyrate::StorageError (from the library) on failure.
-Admission pass_gate(const CommandLine& line, const std::string& item_name);
+Decision pass_gate(const CommandLine& line, const std::string& item_name);
+
+// The exit status for `decision`: kExitAdmitted, else line.conflict_exit_code.
+int gate_exit_status(const CommandLine& line, const Decision& decision);
 
 }  // namespace pyrate::cli

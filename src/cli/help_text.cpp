@@ -19,8 +19,8 @@ subcommands:
   pyrate SUBCOMMAND --help   the subcommand's options
   pyrate --version           the version
 
-exit status: 0 admitted, 1 refused or timed out, 2 usage or storage error
-(one line on stderr); exec exits with its command's status.
+exit status: 0 admitted, 1 refused or timed out (-E N makes it N), 2 usage or
+storage error (one line on stderr); exec exits with its command's status.
 
 database: --db PATH, else $PYRATE_DB when set and non-empty, else
 $XDG_STATE_HOME/pyrate/limits.db, else ~/.local/state/pyrate/limits.db
@@ -31,11 +31,13 @@ example: pyrate exec --bucket api --rate 5/s --rate 100/min -- curl https://exam
 
 constexpr std::string_view kAcquireHelp =
     R"(usage: pyrate acquire [--db PATH] [--bucket NAME] --rate SPEC [--rate SPEC ...]
-                      [--weight N] [--no-wait | --timeout DURATION]
+                      [--weight N] [--no-wait | --timeout DURATION] [-E N] [--json]
 
-Takes N slots from the bucket, waiting for room unless told otherwise, then removes the
-bucket's expired slots. Exit 0 when admitted, 1 when refused or timed out, or when the weight
-can never fit a rate; 2 on a usage or storage error.
+Removes the bucket's expired slots, then takes N slots from it, waiting for room unless told
+otherwise. Exit 0 when admitted; 1 (or the -E status) when refused or timed out, or when the
+weight can never fit a rate; 2 on a usage or storage error. A refusal prints one line on
+stderr naming the rate and the wait, e.g.
+  pyrate: refused by 5/s; retry after 340 ms
 
 options:
   --rate SPEC         LIMIT/[N]UNIT: at most LIMIT slots in any window of N UNITs; UNIT is
@@ -48,33 +50,45 @@ options:
   --no-wait           refuse at once when there is no room
   --timeout DURATION  wait at most this long: N[UNIT] with the units above, a bare number
                       is seconds (300ms, 5s, 2min, 0.5); default: wait as long as it takes
+  -E, --conflict-exit-code N
+                      exit with N (0 to 255) when refused, as flock(1) does, so that a
+                      script can tell a refusal from other failures (default 1)
+  --json              print the decision on stdout as one JSON object, admitted or not:
+                      {"admitted", "retry_after_ms" (-1: can never fit), "remaining",
+                      "reset_after_ms", "failing_rate", "tightest_rate"}; rates are SPECs
+                      (5/s, 10/2s) or null. remaining is the tightest rate's free slots;
+                      reset_after_ms is the time until its window next frees a slot
   --db PATH           the database file (see pyrate --help for the default)
 )";
 
 constexpr std::string_view kExecHelp = R"(usage: pyrate exec [ACQUIRE OPTIONS] -- COMMAND [ARGS...]
 
 Takes slots as `pyrate acquire` does, then runs COMMAND in place of pyrate, so the exit status
-is COMMAND's. Refused or timed out: exit 1 without running it. A COMMAND that cannot be found
-on PATH exits 127 (126 when it is not executable) before any slot is taken.
+is COMMAND's. Refused or timed out: one line on stderr, as for acquire, and exit 1 (or the
+-E status) without running it. A COMMAND that cannot be found on PATH exits 127 (126 when
+it is not executable) before any slot is taken.
 
-options: --db, --bucket, --rate (required), --weight, --no-wait, --timeout, as for
+options: --db, --bucket, --rate (required), --weight, --no-wait, --timeout, -E, as for
 `pyrate acquire --help`.
 
-example: pyrate exec --bucket api --rate 5/s -- curl -s https://example.org
+example: pyrate exec -E 75 --bucket api --rate 5/s -- curl -s https://example.org
 )";
 
 constexpr std::string_view kStatusHelp =
     R"(usage: pyrate status [--db PATH] [--bucket NAME] [--json]
 
 For each bucket in the database (or the one named): the slots it holds, when the next acquire
-of 1 would be admitted, and for each rate a bar of the window's use, e.g.
-  [#######   ] 7/10 per 1.0s    next slot frees in 420ms
+of 1 would be admitted, and for each rate a bar of the window's use, the slots used and
+remaining and the time until the window frees a slot, e.g.
+  10/s  [#######   ] 7 used, 3 remaining, next slot frees in 420 ms
 A database file that does not exist lists nothing and is not created.
 
 options:
   --json         one JSON document: {"db": PATH, "buckets": [{"name", "held", "wait_ms",
-                 "rates": [{"limit", "interval_ms", "used", "next_free_ms"}]}]};
-                 bytes of a name that are not UTF-8 show as U+FFFD
+                 "rates": [{"rate", "limit", "interval_ms", "used", "remaining",
+                 "next_free_ms"}]}]}; "rate" is the SPEC (10/s), next_free_ms is null
+                 when the window holds no slot; bytes of a name that are not UTF-8
+                 show as U+FFFD
   --bucket NAME  only this bucket
   --db PATH      the database file (see pyrate --help for the default)
 )";

@@ -6,29 +6,16 @@
 #include <optional>
 #include <string>
 
+#include "core/rate_spec.hpp"
 #include "exit_codes.hpp"
 
 namespace pyrate::cli {
 namespace {
 
-struct Unit {
-  std::string_view name;
-  Millis length;
-};
-
-constexpr std::array<Unit, 6> kUnits{{{"ms", 1},
-                                      {"s", static_cast<Millis>(Duration::Second)},
-                                      {"min", static_cast<Millis>(Duration::Minute)},
-                                      {"h", static_cast<Millis>(Duration::Hour)},
-                                      {"day", static_cast<Millis>(Duration::Day)},
-                                      {"week", static_cast<Millis>(Duration::Week)}}};
-
 constexpr std::string_view kUnitNames = "ms, s, min, h, day, week";
 
-std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
-
 std::optional<Millis> unit_length(std::string_view name) {
-  for (const Unit& unit : kUnits) {
+  for (const SpecUnit& unit : kSpecUnits) {
     if (unit.name == name) return unit.length;
   }
   return std::nullopt;
@@ -92,9 +79,16 @@ Millis parse_interval(std::string_view spec, std::string_view interval_text) {
   return count * *length;
 }
 
+// "5/s, 100/min".
+std::string rate_specs(const std::vector<Rate>& rates) {
+  std::string text;
+  for (const Rate& rate : rates) text += (text.empty() ? "" : ", ") + rate_spec(rate);
+  return text;
+}
+
 // Why `narrower` and `wider`, adjacent in a list sorted by interval, cannot form a rate list.
 std::string describe_conflict(const Rate& narrower, const Rate& wider) {
-  const std::string pair = to_string(narrower) + " and " + to_string(wider);
+  const std::string pair = rate_spec(narrower) + " and " + rate_spec(wider);
   if (narrower.interval == wider.interval) return pair + " have the same interval";
   if (wider.limit <= narrower.limit) return pair + ": the wider interval needs a larger limit";
   return pair + ": the wider interval must not allow a higher rate";
@@ -120,11 +114,11 @@ std::vector<Rate> sorted_rate_list(std::vector<Rate> rates) {
   if (validate_rate_list(rates)) return rates;
   for (std::size_t i = 1; i < rates.size(); ++i) {
     if (!validate_rate_list({rates[i - 1], rates[i]})) {
-      throw UsageError("invalid rate list " + to_string(rates) + ": " +
+      throw UsageError("invalid rate list " + rate_specs(rates) + ": " +
                        describe_conflict(rates[i - 1], rates[i]));
     }
   }
-  throw UsageError("invalid rate list " + to_string(rates));
+  throw UsageError("invalid rate list " + rate_specs(rates));
 }
 
 std::chrono::milliseconds parse_duration(std::string_view text, std::string_view what) {
@@ -160,6 +154,27 @@ std::chrono::milliseconds parse_duration(std::string_view text, std::string_view
   }
   if (total > kLongestSpan) throw UsageError(where + "too long (at most 5200week)");
   return std::chrono::milliseconds(total);
+}
+
+int parse_exit_status(std::string_view text, std::string_view what) {
+  const std::string where = std::string(what) + " " + quoted(text) + ": ";
+  const auto value =
+      leading_digits(text).size() == text.size() && !text.empty() ? to_integer(text) : std::nullopt;
+  if (!value || *value > 255) throw UsageError(where + "not an exit status from 0 to 255");
+  return static_cast<int>(*value);
+}
+
+std::string format_span(Millis ms) {
+  if (ms < 1000) return std::to_string(ms) + " ms";
+  std::size_t unit = 1;  // seconds
+  Millis tenths = 0;
+  for (;; ++unit) {
+    const Millis length = kSpecUnits[unit].length;
+    tenths = ms / length * 10 + ((ms % length) * 10 + length - 1) / length;
+    if (unit + 1 == kSpecUnits.size() || tenths < kSpecUnits[unit + 1].length / length * 10) break;
+  }
+  return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + " " +
+         std::string(kSpecUnits[unit].name);
 }
 
 std::int64_t parse_positive_count(std::string_view text, std::string_view what) {

@@ -1,8 +1,10 @@
-// The command line's value grammars: rate SPECs, DURATIONs and positive counts.
+// The command line's value grammars (rate SPECs, DURATIONs, counts, exit statuses) and the
+// one way the command writes spans of time back.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -28,6 +30,15 @@ std::vector<Rate> sorted_rate_list(std::vector<Rate> rates);
 // to whole milliseconds; `what` names the value in the error ("--timeout"). Throws UsageError
 // naming the problem.
 std::chrono::milliseconds parse_duration(std::string_view text, std::string_view what);
+
+// Parses an exit status, a whole number from 0 to 255; `what` names the value in the error
+// ("--conflict-exit-code"). Throws UsageError naming the problem.
+int parse_exit_status(std::string_view text, std::string_view what);
+
+// `ms` (>= 0) as the command writes a span, rounded up: "340 ms" below a second, else one
+// decimal in the largest unit of a SPEC whose count does not round up to the next unit's
+// ("3.5 s", "59.7 s", "1.0 min", "2.5 h", "3.0 day", "2.0 week").
+std::string format_span(Millis ms);
 
 // Parses a whole number above zero; `what` names the value in the error ("--weight").
 // Throws UsageError naming the problem.

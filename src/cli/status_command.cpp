@@ -1,16 +1,16 @@
-#include <array>
-#include <cmath>
-#include <cstdio>
+#include <algorithm>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "bucket_usage.hpp"
 #include "commands.hpp"
+#include "core/rate_spec.hpp"
 #include "database_location.hpp"
 #include "exit_codes.hpp"
 #include "json_string.hpp"
 #include "slot_count.hpp"
+#include "spec_parser.hpp"
 #include "stored_buckets.hpp"
 
 namespace pyrate::cli {
@@ -29,34 +29,6 @@ std::string usage_bar(std::int64_t used, std::int64_t limit) {
          std::string(static_cast<std::size_t>(kBarWidth - filled), ' ') + "]";
 }
 
-// A span in the units of the command line: "420ms", "3.5s", "2.0min", "1.5h", "3.0day",
-// "2.0week": below a second in whole milliseconds, else with one decimal in the largest unit
-// that does not round to 1.0 of the next ("1.0h", not "60.0min").
-std::string format_span(Millis ms) {
-  if (ms < 1000) return std::to_string(ms) + "ms";
-  struct Unit {
-    Millis length;
-    const char* suffix;
-  };
-  static constexpr std::array<Unit, 5> kUnits{{{1'000, "s"},
-                                               {60'000, "min"},
-                                               {3'600'000, "h"},
-                                               {86'400'000, "day"},
-                                               {604'800'000, "week"}}};
-  std::size_t unit = 0;
-  double value = 0;
-  for (;; ++unit) {
-    value =
-        std::round(static_cast<double>(ms) / static_cast<double>(kUnits[unit].length) * 10) / 10;
-    if (unit + 1 == kUnits.size()) break;
-    const auto next_ratio = static_cast<double>(kUnits[unit + 1].length / kUnits[unit].length);
-    if (value < next_ratio) break;
-  }
-  std::array<char, 64> text{};
-  std::snprintf(text.data(), text.size(), "%.1f%s", value, kUnits[unit].suffix);
-  return text.data();
-}
-
 void print_text(const std::string& db_path, const std::vector<BucketUsage>& buckets,
                 const CommandLine& line) {
   std::cout << "database " << db_path << '\n';
@@ -71,15 +43,18 @@ void print_text(const std::string& db_path, const std::vector<BucketUsage>& buck
               << (bucket.wait_ms == 0 ? std::string("next acquire admitted now")
                                       : "next acquire waits " + format_span(bucket.wait_ms))
               << '\n';
+    std::size_t spec_width = 0;
     for (const RateUsage& usage : bucket.rates) {
-      std::string row = "  " + usage_bar(usage.used, usage.rate.limit) + " " +
-                        std::to_string(usage.used) + "/" + std::to_string(usage.rate.limit) +
-                        " per " + format_span(usage.rate.interval);
-      if (usage.next_free_ms) {
-        row.resize(std::max<std::size_t>(row.size(), 32), ' ');
-        row += "  next slot frees in " + format_span(*usage.next_free_ms);
-      }
-      std::cout << row << '\n';
+      spec_width = std::max(spec_width, rate_spec(usage.rate).size());
+    }
+    for (const RateUsage& usage : bucket.rates) {
+      std::string spec = rate_spec(usage.rate);
+      spec.resize(spec_width, ' ');
+      std::cout << "  " << spec << "  " << usage_bar(usage.used, usage.rate.limit) << " "
+                << usage.used << " used, " << usage.remaining << " remaining"
+                << (usage.next_free_ms ? ", next slot frees in " + format_span(*usage.next_free_ms)
+                                       : std::string())
+                << '\n';
     }
   }
 }
@@ -93,9 +68,10 @@ void print_json(const std::string& db_path, const std::vector<BucketUsage>& buck
               << ",\n      \"rates\": [";
     for (std::size_t r = 0; r < bucket.rates.size(); ++r) {
       const RateUsage& usage = bucket.rates[r];
-      std::cout << (r == 0 ? "\n" : ",\n") << "        {\"limit\": " << usage.rate.limit
+      std::cout << (r == 0 ? "\n" : ",\n") << "        {\"rate\": \"" << rate_spec(usage.rate)
+                << "\", \"limit\": " << usage.rate.limit
                 << ", \"interval_ms\": " << usage.rate.interval << ", \"used\": " << usage.used
-                << ", \"next_free_ms\": "
+                << ", \"remaining\": " << usage.remaining << ", \"next_free_ms\": "
                 << (usage.next_free_ms ? std::to_string(*usage.next_free_ms) : "null") << "}";
     }
     std::cout << (bucket.rates.empty() ? "" : "\n      ") << "]\n    }";

@@ -150,7 +150,7 @@ std::vector<StoredBucket> list_sqlite_buckets(const std::string& db_path) {
   const std::string path = absolute_database_path(db_path);
   int version = 0;
   const std::unique_ptr<SQLite::Database> db = open_existing_database(
-      path, std::chrono::milliseconds(5000), schema::builtin_migrations(), &version);
+      path, SQLiteOptions{}.busy_timeout, schema::builtin_migrations(), &version);
   if (!db || version == 0) return {};
   std::vector<StoredBucket> buckets;
   try {

@@ -10,6 +10,7 @@
 
 #include "pyrate/errors.hpp"
 #include "sync/lock_object.hpp"
+#include "sync/monotonic_timespec.hpp"
 
 #if defined(__SANITIZE_THREAD__)
 #define PYRATE_TSAN 1
@@ -27,18 +28,6 @@
 
 namespace pyrate {
 namespace {
-
-// The steady clock's time point as a CLOCK_MONOTONIC timespec (libstdc++'s steady_clock reads
-// CLOCK_MONOTONIC); a deadline before the clock's epoch becomes the epoch.
-timespec monotonic_timespec(std::chrono::steady_clock::time_point deadline) {
-  const auto since_epoch = std::chrono::duration_cast<std::chrono::nanoseconds>(
-      std::max(deadline.time_since_epoch(), std::chrono::steady_clock::duration::zero()));
-  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
-  timespec result{};
-  result.tv_sec = static_cast<std::time_t>(seconds.count());
-  result.tv_nsec = static_cast<long>((since_epoch - seconds).count());
-  return result;
-}
 
 // pthread_mutex_clocklock(CLOCK_MONOTONIC). ThreadSanitizer does not intercept it, so under
 // TSan the call is announced as a try-lock, which lets it pair with the intercepted unlock.

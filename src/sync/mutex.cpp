@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <ctime>
 
+#include "sync/monotonic_timespec.hpp"
+
 namespace pyrate {
 namespace {
 
@@ -34,12 +36,7 @@ void cpu_relax() {
 bool futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t value,
                 SteadyClock::time_point wake_by) {
   // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time, the clock of steady_clock.
-  const auto since_epoch = wake_by.time_since_epoch();
-  const auto seconds = std::chrono::floor<std::chrono::seconds>(since_epoch);
-  timespec until{};
-  until.tv_sec = static_cast<std::time_t>(seconds.count());
-  until.tv_nsec = static_cast<long>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch - seconds).count());
+  const timespec until = monotonic_timespec(wake_by);
   const long result = syscall(SYS_futex, &word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, value,
                               &until, nullptr, FUTEX_BITSET_MATCH_ANY);
   return result == 0 || errno != ETIMEDOUT;
