@@ -1,6 +1,8 @@
 // The bucket rules of DESIGN.md ("Semantics") that every AbstractBucket obeys, checked once for
-// each kind of bucket: an InMemoryBucket, and a SQLiteBucket in a new temporary file. What only
-// one kind does is tested beside it, in in_memory_bucket_test.cpp and sqlite_bucket_test.cpp.
+// each kind of bucket: an InMemoryBucket, and a SQLiteBucket in a new temporary file; compiled
+// with PYRATE_REDIS_CONTRACT (into redis_tests), a RedisBucket on a redis-server of the
+// program's own instead. What only one kind does is tested beside it, in
+// in_memory_bucket_test.cpp, sqlite_bucket_test.cpp and redis_bucket_test.cpp.
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <cstdint>
@@ -15,6 +17,11 @@
 #include <vector>
 
 #include "support/fake_clock.hpp"
+#ifdef PYRATE_REDIS_CONTRACT
+#include <pyrate/redis_bucket.hpp>
+
+#include "support/redis_server.hpp"
+#endif
 
 using pyrate::Duration;
 using pyrate::InMemoryBucket;
@@ -45,6 +52,25 @@ struct SQLiteFixture {
   static void read_own_queries(Bucket& bucket) { (void)bucket.count_since(10'000); }
 };
 
+#ifdef PYRATE_REDIS_CONTRACT
+// Builds a RedisBucket under a new bucket name on a server that lives as long as the program.
+struct RedisFixture {
+  using Bucket = pyrate::RedisBucket;
+  static std::shared_ptr<Bucket> make(std::vector<Rate> rates) {
+    static pyrate::testing::RedisServer server;
+    static std::atomic<int> buckets{0};
+    pyrate::RedisOptions options;
+    options.url = server.url();
+    options.bucket = "contract-" + std::to_string(buckets.fetch_add(1));
+    return std::make_shared<Bucket>(std::move(rates), options);
+  }
+  static void read_own_queries(Bucket&) {}
+};
+#define BUCKET_FIXTURES RedisFixture
+#else
+#define BUCKET_FIXTURES InMemoryFixture, SQLiteFixture
+#endif
+
 // A bucket of the fixture's kind whose clock the test drives.
 template <class Fixture>
 struct ClockedBucket {
@@ -65,7 +91,7 @@ RateItem item(Millis timestamp, std::int64_t weight = 1, std::string name = "ite
 // --- Construction and clock ------------------------------------------------------------------
 
 TEMPLATE_TEST_CASE("The bucket constructor sorts the rates by interval", "[bucket]",
-                   InMemoryFixture, SQLiteFixture) {
+                   BUCKET_FIXTURES) {
   const auto bucket = TestType::make(
       {Rate(1000, Duration::Hour), Rate(5, Duration::Second), Rate(100, Duration::Minute)});
   CHECK(bucket->rates() == std::vector<Rate>{Rate(5, Duration::Second), Rate(100, Duration::Minute),
@@ -74,7 +100,7 @@ TEMPLATE_TEST_CASE("The bucket constructor sorts the rates by interval", "[bucke
 
 TEMPLATE_TEST_CASE(
     "The bucket constructor throws invalid_argument listing the rates when they are invalid",
-    "[bucket]", InMemoryFixture, SQLiteFixture) {
+    "[bucket]", BUCKET_FIXTURES) {
   try {
     TestType::make({Rate(4, Duration::Minute), Rate(5, Duration::Second)});
     FAIL("an invalid rate list was accepted");
@@ -87,14 +113,13 @@ TEMPLATE_TEST_CASE(
   CHECK_THROWS_AS(TestType::make({Rate(5, 1000), Rate(20, 2000)}), std::invalid_argument);
 }
 
-TEMPLATE_TEST_CASE("failing_rate is empty before any put", "[bucket]", InMemoryFixture,
-                   SQLiteFixture) {
+TEMPLATE_TEST_CASE("failing_rate is empty before any put", "[bucket]", BUCKET_FIXTURES) {
   const auto bucket = TestType::make({Rate(1, 1000)});
   CHECK_FALSE(bucket->failing_rate().has_value());
 }
 
 TEMPLATE_TEST_CASE("now reads the clock given to set_clock, and a null clock is refused",
-                   "[bucket]", InMemoryFixture, SQLiteFixture) {
+                   "[bucket]", BUCKET_FIXTURES) {
   const auto bucket = TestType::make({Rate(1, 1000)});
   auto clock = std::make_shared<FakeClock>(123'456);
   bucket->set_clock(clock);
@@ -109,7 +134,7 @@ TEMPLATE_TEST_CASE("now reads the clock given to set_clock, and a null clock is 
 
 TEMPLATE_TEST_CASE(
     "put admits items while the window has room and refuses the one that overflows it", "[bucket]",
-    InMemoryFixture, SQLiteFixture) {
+    BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(3, 1000)});
   CHECK(b.bucket->put(item(0)));
   CHECK(b.bucket->put(item(10)));
@@ -120,7 +145,7 @@ TEMPLATE_TEST_CASE(
 }
 
 TEMPLATE_TEST_CASE("put refuses an item when the window is full and records nothing", "[bucket]",
-                   InMemoryFixture, SQLiteFixture) {
+                   BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(2, 1000)});
   REQUIRE(b.bucket->put(item(0, 1, "a")));
   REQUIRE(b.bucket->put(item(5, 1, "b")));
@@ -132,7 +157,7 @@ TEMPLATE_TEST_CASE("put refuses an item when the window is full and records noth
 
 TEMPLATE_TEST_CASE(
     "put counts slots at the window's lower bound (item.timestamp - interval, inclusive)",
-    "[bucket]", InMemoryFixture, SQLiteFixture) {
+    "[bucket]", BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(2, 1000)});
   REQUIRE(b.bucket->put(item(0)));
   REQUIRE(b.bucket->put(item(500)));
@@ -141,8 +166,7 @@ TEMPLATE_TEST_CASE(
   CHECK(b.bucket->count() == 3);
 }
 
-TEMPLATE_TEST_CASE("put counts slots newer than the item", "[bucket]", InMemoryFixture,
-                   SQLiteFixture) {
+TEMPLATE_TEST_CASE("put counts slots newer than the item", "[bucket]", BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(2, 1000)});
   REQUIRE(b.bucket->put(item(5000)));
   REQUIRE(b.bucket->put(item(5000)));
@@ -150,8 +174,8 @@ TEMPLATE_TEST_CASE("put counts slots newer than the item", "[bucket]", InMemoryF
   CHECK(b.bucket->count() == 2);
 }
 
-TEMPLATE_TEST_CASE("An item of weight W takes W slots, all or nothing", "[bucket]", InMemoryFixture,
-                   SQLiteFixture) {
+TEMPLATE_TEST_CASE("An item of weight W takes W slots, all or nothing", "[bucket]",
+                   BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(5, 1000)});
   CHECK(b.bucket->put(item(0, 3)));
   CHECK(b.bucket->count() == 3);
@@ -164,7 +188,7 @@ TEMPLATE_TEST_CASE("An item of weight W takes W slots, all or nothing", "[bucket
 
 TEMPLATE_TEST_CASE(
     "put checks every rate in ascending interval and sets failing_rate to the first full one",
-    "[bucket]", InMemoryFixture, SQLiteFixture) {
+    "[bucket]", BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(3, Duration::Minute), Rate(2, Duration::Second)});
   REQUIRE(b.bucket->put(item(0)));
   REQUIRE(b.bucket->put(item(0)));
@@ -178,8 +202,7 @@ TEMPLATE_TEST_CASE(
   CHECK(b.bucket->failing_rate() == Rate(2, Duration::Second));
 }
 
-TEMPLATE_TEST_CASE("A successful put clears failing_rate", "[bucket]", InMemoryFixture,
-                   SQLiteFixture) {
+TEMPLATE_TEST_CASE("A successful put clears failing_rate", "[bucket]", BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(1, 1000)});
   REQUIRE(b.bucket->put(item(0)));
   REQUIRE_FALSE(b.bucket->put(item(1)));
@@ -189,7 +212,7 @@ TEMPLATE_TEST_CASE("A successful put clears failing_rate", "[bucket]", InMemoryF
 }
 
 TEMPLATE_TEST_CASE("Weight 0 is admitted, records nothing and leaves failing_rate as it was",
-                   "[bucket]", InMemoryFixture, SQLiteFixture) {
+                   "[bucket]", BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(1, 1000)});
   CHECK(b.bucket->put(item(0, 0)));
   CHECK(b.bucket->count() == 0);
@@ -202,7 +225,7 @@ TEMPLATE_TEST_CASE("Weight 0 is admitted, records nothing and leaves failing_rat
 }
 
 TEMPLATE_TEST_CASE("put throws invalid_argument for a negative weight and records nothing",
-                   "[bucket]", InMemoryFixture, SQLiteFixture) {
+                   "[bucket]", BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(5, 1000)});
   CHECK_THROWS_AS(b.bucket->put(item(0, -1)), std::invalid_argument);
   CHECK_THROWS_AS(b.bucket->put(item(0, std::numeric_limits<std::int64_t>::min())),
@@ -211,7 +234,7 @@ TEMPLATE_TEST_CASE("put throws invalid_argument for a negative weight and record
 }
 
 TEMPLATE_TEST_CASE("A weight above every limit is refused without overflow", "[bucket]",
-                   InMemoryFixture, SQLiteFixture) {
+                   BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(5, 1000)});
   REQUIRE(b.bucket->put(item(0, 2)));
   const RateItem huge = item(1, std::numeric_limits<std::int64_t>::max());
@@ -224,7 +247,7 @@ TEMPLATE_TEST_CASE("A weight above every limit is refused without overflow", "[b
 
 TEMPLATE_TEST_CASE(
     "An item older than the newest slot is recorded with the newest slot's timestamp", "[bucket]",
-    InMemoryFixture, SQLiteFixture) {
+    BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(3, 1000)});
   REQUIRE(b.bucket->put(item(1000, 1, "new")));
   CHECK(b.bucket->put(item(0, 1, "old")));  // a clock that stepped back
@@ -236,7 +259,7 @@ TEMPLATE_TEST_CASE(
 }
 
 TEMPLATE_TEST_CASE("An item older than the newest slot is checked as if stamped with its timestamp",
-                   "[bucket]", InMemoryFixture, SQLiteFixture) {
+                   "[bucket]", BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(2, 1000)});
   REQUIRE(b.bucket->put(item(0)));
   REQUIRE(b.bucket->put(item(5000)));
@@ -247,7 +270,7 @@ TEMPLATE_TEST_CASE("An item older than the newest slot is checked as if stamped 
 
 TEMPLATE_TEST_CASE(
     "An item older than the newest slot is waited for as if stamped with its timestamp", "[bucket]",
-    InMemoryFixture, SQLiteFixture) {
+    BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(2, 1000)});
   REQUIRE(b.bucket->put(item(1000)));
   REQUIRE(b.bucket->put(item(1000)));
@@ -260,7 +283,7 @@ TEMPLATE_TEST_CASE(
 // --- leak, flush, count, peek ----------------------------------------------------------------
 
 TEMPLATE_TEST_CASE("leak removes the slots older than the timestamp minus the widest interval",
-                   "[bucket]", InMemoryFixture, SQLiteFixture) {
+                   "[bucket]", BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(3, 100), Rate(10, 1000)});
   REQUIRE(b.bucket->put(item(0)));
   REQUIRE(b.bucket->put(item(10, 2)));
@@ -277,8 +300,8 @@ TEMPLATE_TEST_CASE("leak removes the slots older than the timestamp minus the wi
   CHECK(b.bucket->leak(200'000) == 0);
 }
 
-TEMPLATE_TEST_CASE("leak without a timestamp uses the bucket's clock", "[bucket]", InMemoryFixture,
-                   SQLiteFixture) {
+TEMPLATE_TEST_CASE("leak without a timestamp uses the bucket's clock", "[bucket]",
+                   BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(5, 1000)});
   REQUIRE(b.bucket->put(item(0, 2)));
   REQUIRE(b.bucket->put(item(300)));
@@ -291,7 +314,7 @@ TEMPLATE_TEST_CASE("leak without a timestamp uses the bucket's clock", "[bucket]
 }
 
 TEMPLATE_TEST_CASE("leak does not overflow at the extremes of the timestamp range", "[bucket]",
-                   InMemoryFixture, SQLiteFixture) {
+                   BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(5, Duration::Week)});
   constexpr Millis kMin = std::numeric_limits<Millis>::min();
   constexpr Millis kMax = std::numeric_limits<Millis>::max();
@@ -305,8 +328,8 @@ TEMPLATE_TEST_CASE("leak does not overflow at the extremes of the timestamp rang
   CHECK(b.bucket->peek(0)->timestamp == kMax);
 }
 
-TEMPLATE_TEST_CASE("flush removes every slot and clears failing_rate", "[bucket]", InMemoryFixture,
-                   SQLiteFixture) {
+TEMPLATE_TEST_CASE("flush removes every slot and clears failing_rate", "[bucket]",
+                   BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(2, 1000)});
   REQUIRE(b.bucket->put(item(0, 2)));
   REQUIRE_FALSE(b.bucket->put(item(1)));
@@ -319,7 +342,7 @@ TEMPLATE_TEST_CASE("flush removes every slot and clears failing_rate", "[bucket]
 }
 
 TEMPLATE_TEST_CASE("count includes slots that expired but were not leaked", "[bucket]",
-                   InMemoryFixture, SQLiteFixture) {
+                   BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(2, 1000)});
   REQUIRE(b.bucket->put(item(0, 2)));
   REQUIRE(b.bucket->put(item(5000, 2)));
@@ -330,7 +353,7 @@ TEMPLATE_TEST_CASE("count includes slots that expired but were not leaked", "[bu
 
 TEMPLATE_TEST_CASE(
     "peek returns slots from the newest, with their item's name and timestamp, weight 1",
-    "[bucket]", InMemoryFixture, SQLiteFixture) {
+    "[bucket]", BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(10, 1000)});
   REQUIRE(b.bucket->put(item(10, 2, "a")));
   REQUIRE(b.bucket->put(item(20, 1, "b")));
@@ -349,7 +372,7 @@ TEMPLATE_TEST_CASE(
 }
 
 TEMPLATE_TEST_CASE("peek returns nothing for a negative index or one not below count", "[bucket]",
-                   InMemoryFixture, SQLiteFixture) {
+                   BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(10, 1000)});
   CHECK_FALSE(b.bucket->peek(0).has_value());
   REQUIRE(b.bucket->put(item(0, 3)));
@@ -361,7 +384,7 @@ TEMPLATE_TEST_CASE("peek returns nothing for a negative index or one not below c
 }
 
 TEMPLATE_TEST_CASE("peek indexes from the newest after older slots are leaked", "[bucket]",
-                   InMemoryFixture, SQLiteFixture) {
+                   BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(10, 1000)});
   REQUIRE(b.bucket->put(item(0, 2, "old")));
   REQUIRE(b.bucket->put(item(1500, 1, "mid")));
@@ -374,8 +397,7 @@ TEMPLATE_TEST_CASE("peek indexes from the newest after older slots are leaked", 
 
 // --- waiting ---------------------------------------------------------------------------------
 
-TEMPLATE_TEST_CASE("waiting is 0 when no rate is failing", "[bucket]", InMemoryFixture,
-                   SQLiteFixture) {
+TEMPLATE_TEST_CASE("waiting is 0 when no rate is failing", "[bucket]", BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(2, 1000)});
   CHECK(b.bucket->waiting(item(0)) == 0);
   REQUIRE(b.bucket->put(item(0)));
@@ -383,7 +405,7 @@ TEMPLATE_TEST_CASE("waiting is 0 when no rate is failing", "[bucket]", InMemoryF
 }
 
 TEMPLATE_TEST_CASE("waiting is -1 when the weight exceeds the failing rate's limit", "[bucket]",
-                   InMemoryFixture, SQLiteFixture) {
+                   BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(3, 1000), Rate(10, Duration::Minute)});
   CHECK(b.bucket->waiting(item(0)) == 0);
   const RateItem too_heavy = item(0, 4);
@@ -393,7 +415,7 @@ TEMPLATE_TEST_CASE("waiting is -1 when the weight exceeds the failing rate's lim
 }
 
 TEMPLATE_TEST_CASE("waiting is the time until the slot that must expire leaves the window",
-                   "[bucket]", InMemoryFixture, SQLiteFixture) {
+                   "[bucket]", BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(3, 1000)});
   REQUIRE(b.bucket->put(item(0)));
   REQUIRE(b.bucket->put(item(100)));
@@ -410,7 +432,7 @@ TEMPLATE_TEST_CASE("waiting is the time until the slot that must expire leaves t
 }
 
 TEMPLATE_TEST_CASE("waiting is 0 when the slot that must expire is no longer held", "[bucket]",
-                   InMemoryFixture, SQLiteFixture) {
+                   BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(2, 1000)});
   REQUIRE(b.bucket->put(item(0, 2)));
   const RateItem next = item(10);
@@ -422,7 +444,7 @@ TEMPLATE_TEST_CASE("waiting is 0 when the slot that must expire is no longer hel
 
 // --- close and threads -----------------------------------------------------------------------
 
-TEMPLATE_TEST_CASE("close is idempotent", "[bucket]", InMemoryFixture, SQLiteFixture) {
+TEMPLATE_TEST_CASE("close is idempotent", "[bucket]", BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(2, 1000)});
   REQUIRE(b.bucket->put(item(0)));
   b.bucket->close();
@@ -432,7 +454,7 @@ TEMPLATE_TEST_CASE("close is idempotent", "[bucket]", InMemoryFixture, SQLiteFix
 
 TEMPLATE_TEST_CASE(
     "After close, put, flush, count, peek and waiting throw logic_error and leak returns 0",
-    "[bucket]", InMemoryFixture, SQLiteFixture) {
+    "[bucket]", BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(2, 1000)});
   REQUIRE(b.bucket->put(item(0, 2)));
   b.bucket->close();
@@ -447,7 +469,7 @@ TEMPLATE_TEST_CASE(
 }
 
 TEMPLATE_TEST_CASE("Bucket methods are safe to call from several threads at once", "[bucket]",
-                   InMemoryFixture, SQLiteFixture) {
+                   BUCKET_FIXTURES) {
   // The clock stands still, so exactly `limit` of all the puts fit, whatever the interleaving,
   // while another thread leaks the expired slots and reads the bucket.
   constexpr std::int64_t kLimit = 1000;
