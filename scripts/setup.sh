@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(g++ meson ninja-build pkg-config cmake libsqlitecpp-dev libsqlite3-dev libboost-dev
-          catch2 libbenchmark-dev clang-format sqlite3)
+          catch2 libbenchmark-dev clang-format sqlite3 redis-server libhiredis-dev)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||

@@ -11,7 +11,10 @@ scripts/setup.sh "$@" || exit 2
 
 passed=0
 failed=0
-for program in foundation_tests sqlite_tests multiprocess_tests cli_tests; do
+programs=(foundation_tests sqlite_tests multiprocess_tests cli_tests)
+# Built when hiredis is found (meson feature "redis"); .ci/run requires it.
+[[ -x "$build_dir/tests/redis_tests" ]] && programs+=(redis_tests)
+for program in "${programs[@]}"; do
   log=$(mktemp)
   "$build_dir/tests/$program" >"$log" 2>&1
   status=$?
