@@ -60,12 +60,13 @@ struct RedisOptions {
 // stamped (within s plus the round trip of when it was recorded), so a window of `interval`
 // in real time holds at most the slots of ceil((interval + 2s + 1) / (interval + 1)) windows.
 // Timestamps are compared exactly within +-2^53 ms (285,000 years around 1970), at double
-// precision beyond.
+// precision beyond. Slot numbers must stay below 2^53: an admission that would pass it throws
+// StorageError (they start again from 0 once the bucket is leaked empty or expires).
 //
-// Expiry. Each decision refreshes the keys' time to live to the widest registered interval, plus
-// how far the newest slot's timestamp runs ahead of the server's clock (at most one more widest
-// interval), plus 1 ms: a bucket left alone that long holds no slot that any window of the
-// server's clock still counts, and vanishes from the server.
+// Expiry. Each put() or admit() (admitted or refused) refreshes the keys' time to live to the
+// widest registered interval, plus how far the newest slot's timestamp runs ahead of the server's
+// clock (at most one more widest interval), plus 1 ms: a bucket left alone that long holds no slot
+// that any window of the server's clock still counts, and vanishes from the server.
 //
 // Connections. Each bucket keeps a pool of up to 4 connections, opened on first need and
 // reused; a call borrows one for its round trip, waiting while all 4 are busy, so calls from
