@@ -32,20 +32,31 @@ RedisOptions on(const std::string& url, std::chrono::milliseconds command_timeou
   return options;
 }
 
-// A loopback socket that listens but never accepts nor answers, closed on destruction.
+// A loopback socket that listens but never accepts nor answers, closed on destruction. With
+// `full`, its accept queue is filled first, so that the kernel drops new connection attempts
+// and connect() waits.
 class SilentListener {
  public:
-  SilentListener() : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+  explicit SilentListener(bool full = false) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t length = sizeof address;
     REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-    REQUIRE(::listen(fd_, 16) == 0);
+    REQUIRE(::listen(fd_, full ? 0 : 16) == 0);
     REQUIRE(::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) == 0);
     port_ = ntohs(address.sin_port);
+    for (int i = 0; full && i < 4; ++i) {
+      const int filler = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+      ::connect(filler, reinterpret_cast<sockaddr*>(&address), sizeof address);
+      fillers_.push_back(filler);
+    }
+    if (full) std::this_thread::sleep_for(50ms);
   }
-  ~SilentListener() { ::close(fd_); }
+  ~SilentListener() {
+    for (const int filler : fillers_) ::close(filler);
+    ::close(fd_);
+  }
   SilentListener(const SilentListener&) = delete;
   SilentListener& operator=(const SilentListener&) = delete;
   int port() const { return port_; }
@@ -53,6 +64,7 @@ class SilentListener {
  private:
   int fd_;
   int port_ = 0;
+  std::vector<int> fillers_;
 };
 
 template <class Call>
@@ -82,6 +94,23 @@ TEST_CASE("A server that cannot be reached throws StorageUnavailableError naming
     CHECK_THAT(message, Catch::Contains("refused"));
     CHECK_THAT(message, !Catch::Contains("hunter2"));
   }
+}
+
+TEST_CASE("A connection that cannot be opened in time fails after connect_timeout",
+          "[redis-fault]") {
+  SilentListener listener(true);
+  RedisOptions options = on("redis://127.0.0.1:" + std::to_string(listener.port()), 5000ms);
+  options.connect_timeout = 200ms;
+  const auto took = time_of([&] {
+    try {
+      RedisBucket bucket({Rate(1, 1000)}, options);
+      FAIL("connected to a full accept queue");
+    } catch (const StorageUnavailableError& error) {
+      CHECK_THAT(error.what(), Catch::Contains("connect"));
+    }
+  });
+  CHECK(took >= 190ms);
+  CHECK(took < 2000ms);
 }
 
 TEST_CASE("A server that accepts but never answers times out the setup within command_timeout",
