@@ -43,25 +43,17 @@ Connection::Connection(const RedisUrl& url, Timeouts timeouts) : url_(url), time
   open();
 }
 
-Connection::~Connection() {
-  if (context_) redisFree(context_);
-}
-
 void Connection::open() {
-  if (context_ == nullptr) {
-    context_ = connect(url_, timeouts_.connect);
-    if (context_ == nullptr) throw_unavailable("connect", "out of memory");
-    if (context_->err) {
-      const std::string cause = context_->errstr;
-      redisFree(context_);
-      context_ = nullptr;
-      throw_unavailable("connect", cause);
-    }
-  } else if (redisReconnect(context_) != REDIS_OK) {
+  if (!context_) {
+    std::unique_ptr<redisContext, ContextDeleter> context(connect(url_, timeouts_.connect));
+    if (!context) throw_unavailable("connect", "out of memory");
+    if (context->err) throw_unavailable("connect", context->errstr);
+    context_ = std::move(context);
+  } else if (redisReconnect(context_.get()) != REDIS_OK) {
     throw_unavailable("reconnect", context_->errstr);
   }
   if (timeouts_.command.count() > 0 &&
-      redisSetTimeout(context_, to_timeval(timeouts_.command)) != REDIS_OK) {
+      redisSetTimeout(context_.get(), to_timeval(timeouts_.command)) != REDIS_OK) {
     throw_unavailable("set the command timeout", context_->errstr);
   }
   if (!url_.password.empty()) {
@@ -95,7 +87,7 @@ Reply Connection::command(const std::vector<std::string_view>& arguments, const 
     lengths.push_back(argument.size());
   }
   Reply reply(static_cast<redisReply*>(redisCommandArgv(
-      context_, static_cast<int>(arguments.size()), pointers.data(), lengths.data())));
+      context_.get(), static_cast<int>(arguments.size()), pointers.data(), lengths.data())));
   if (!reply) {
     const bool timed_out = context_->err == REDIS_ERR_IO &&
                            (errno == EAGAIN || errno == EWOULDBLOCK || errno == ETIMEDOUT);

@@ -19,6 +19,10 @@ struct ReplyDeleter {
 // A reply, freed with it.
 using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
 
+struct ContextDeleter {
+  void operator()(redisContext* context) const noexcept { redisFree(context); }
+};
+
 // The time limits of a connection; zero means none.
 struct Timeouts {
   std::chrono::milliseconds connect{1000};
@@ -37,7 +41,6 @@ class Connection {
   // be reached or does not answer in time, StorageError when it refuses the setup (a wrong
   // password, a missing database).
   Connection(const RedisUrl& url, Timeouts timeouts);
-  ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -62,7 +65,7 @@ class Connection {
 
   const RedisUrl& url_;
   const Timeouts timeouts_;
-  redisContext* context_ = nullptr;
+  std::unique_ptr<redisContext, ContextDeleter> context_;
 };
 
 }  // namespace pyrate::redis
