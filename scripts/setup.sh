@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(g++ meson ninja-build pkg-config cmake python3 libsqlitecpp-dev libsqlite3-dev
-          libboost-dev catch2 libbenchmark-dev clang-format sqlite3 curl)
+          libboost-dev catch2 libbenchmark-dev clang-format sqlite3 curl redis-server
+          libhiredis-dev)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||

@@ -10,6 +10,16 @@ struct StorageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The store could not be reached, or did not answer in time: a connection refused, reset or
+// timed out, a server still loading its data set or busy running another script. The operation
+// may succeed later, unchanged; nothing it would have admitted was admitted. A caller that must
+// keep serving can catch this type alone to fail open (admit without a limit) or closed
+// (refuse), and still let every other StorageError, which calls for a fix (a wrong password, a
+// database index the server lacks), surface. Thrown by RedisBucket.
+struct StorageUnavailableError : StorageError {
+  using StorageError::StorageError;
+};
+
 // The database's schema version is newer than this library knows; the file is left untouched.
 struct SchemaError : StorageError {
   using StorageError::StorageError;

@@ -1,0 +1,118 @@
+// A bucket kept on a Redis server, so that processes on many hosts share one exact limit.
+// Not included by pyrate.hpp: include it on its own, and link hiredis (pkg-config pyrate does).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pyrate/bucket.hpp"
+
+namespace pyrate {
+
+struct RedisOptions {
+  // The server: "redis://[[user]:password@]host[:port][/db]" (port 6379 and database 0 by
+  // default; user and password percent-decoded and sent with AUTH, the database selected with
+  // SELECT) or "unix://[[user]:password@]/path/to/redis.sock[?db=N]". Default
+  // "redis://127.0.0.1:6379". Error messages name it without the user and password.
+  std::string url = "redis://127.0.0.1:6379";
+  // The bucket's key on the server; many buckets share one server. Any bytes. Default
+  // "rate_bucket".
+  std::string bucket = "rate_bucket";
+  // Prepended to every key the bucket uses. Default "pyrate:".
+  std::string key_prefix = "pyrate:";
+  // How long opening a connection may take; 0 means no limit. Default 1 s.
+  std::chrono::milliseconds connect_timeout{1000};
+  // How long one command may wait for the server's answer (and to be sent); 0 means no limit.
+  // Default 1 s.
+  std::chrono::milliseconds command_timeout{1000};
+};
+
+// A bucket whose slots live on a Redis server (5.0 or later): every process, on any host, that
+// opens the same server and bucket shares its limits, and they hold while the server keeps its
+// data (across restarts with appendonly and appendfsync always).
+//
+// Storage. The bucket's keys are key_prefix + "{" + bucket + "}" + ":entries", ":times" and
+// ":widest", so that they share a hash tag and one cluster slot. An item of any weight is one
+// entry: ":entries" is a sorted set scored by the item's first slot number whose member holds
+// one past its last slot number, its timestamp and its name; ":times" indexes the same entries
+// by timestamp. Slot numbers run on from entry to entry, so a window's slot count is the newest
+// entry's end minus the first slot number of the window's first entry: one seek, whatever the
+// window holds. ":widest" records the widest interval any rate list has used on the bucket;
+// leak() never removes a slot that it still counts.
+//
+// Atomicity and cost. admit(), put() and waiting() are one Lua script each (EVALSHA, and EVAL
+// when the server lost its script cache: after a restart, a failover or SCRIPT FLUSH) that
+// checks every rate and records the item in the same step, and returns every field of the
+// Decision: one round trip, O(log n) in the entries held, a refusal adding one seek per full
+// rate. count(), peek() and leak() are one script each too (leak also O(removed)); flush() is
+// one DEL.
+//
+// Clocks. The default clock is the server's (TIME: one round trip per now()), so that hosts
+// whose clocks disagree share one exact limit. set_clock() replaces it (for tests, or a clock
+// of the caller's choice). Either way, the script records an item with the later of its
+// timestamp and the bucket's newest slot's, so the recorded timestamps never decrease and no
+// window of recorded timestamps holds more slots than its rate allows, whatever the clocks say.
+// What clocks that disagree by up to s ms (set_clock in some processes) cost is where the
+// windows lie in time: every timestamp stays within s of the server's time when the item was
+// stamped (within s plus the round trip of when it was recorded), so a window of `interval`
+// in real time holds at most the slots of ceil((interval + 2s + 1) / (interval + 1)) windows.
+// Timestamps are compared exactly within +-2^53 ms (285,000 years around 1970), at double
+// precision beyond. Slot numbers must stay below 2^53: an admission that would pass it throws
+// StorageError (they start again from 0 once the bucket is leaked empty or expires).
+//
+// Expiry. Each put() or admit() (admitted or refused) refreshes the keys' time to live to the
+// widest registered interval, plus how far the newest slot's timestamp runs ahead of the server's
+// clock (at most one more widest interval), plus 1 ms: a bucket left alone that long holds no slot
+// that any window of the server's clock still counts, and vanishes from the server.
+//
+// Connections. Each bucket keeps a pool of up to 4 connections, opened on first need and
+// reused; a call borrows one for its round trip, waiting while all 4 are busy, so calls from
+// several threads run in parallel. A connection that broke, or whose server went away (checked
+// before each command), is opened again, with AUTH, SELECT and the command timeout, before its
+// next command: after a server restart the bucket works again by itself. A bucket must not be
+// used in a child process after fork(); make a new one there.
+//
+// Errors. A server that cannot be reached or does not answer in time: StorageUnavailableError.
+// Any other failure (an error reply, a wrong password, a missing database): StorageError. Both
+// name the URL without its user and password, the operation and the server's or hiredis's
+// message. A call that fails admits nothing; the item may have been recorded when the server
+// went away after running the script but before answering (over-counting, never
+// under-counting).
+//
+// Thread-safe: every method may be called from several threads at once.
+class RedisBucket final : public AbstractBucket {
+ public:
+  // Connects (one connection, AUTH and SELECT as the URL says) and loads the scripts, so that a
+  // wrong URL, password or database fails here. Timestamps come from the server's clock.
+  // Throws std::invalid_argument for an invalid rate list, a malformed URL or a negative
+  // timeout (the message never holds the password); StorageUnavailableError when the server
+  // cannot be reached; StorageError when it refuses the connection's setup.
+  explicit RedisBucket(std::vector<Rate> rates, RedisOptions options = {});
+  ~RedisBucket() override;
+
+  // The URL as error messages name it: without user and password.
+  const std::string& url() const;
+  // The bucket's key on the server.
+  const std::string& bucket_name() const;
+
+  // Each throws StorageUnavailableError or StorageError as the class comment says.
+  bool put(const RateItem& item) override;
+  Decision admit(const RateItem& item) override;
+  Millis waiting(const RateItem& item) override;
+  std::int64_t leak(std::optional<Millis> current_timestamp = std::nullopt) override;
+  void flush() override;
+  std::int64_t count() override;
+  std::optional<RateItem> peek(std::int64_t index) override;
+  // Closes the connections. Idempotent; never throws. The server's clock, when it is the
+  // bucket's, throws std::logic_error from now() afterwards.
+  void close() override;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace pyrate
