@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "pyrate/bucket.hpp"
+#include "pyrate/export.hpp"
 
 namespace pyrate {
 
@@ -18,7 +19,7 @@ namespace pyrate {
 // bucket; it stops neither the other buckets nor the thread. Once every bucket has been
 // deregistered the thread ends by itself; start() after a new registration starts it again.
 // All methods are thread-safe.
-class Leaker {
+class PYRATE_EXPORT Leaker {
  public:
   // Throws std::invalid_argument unless `leak_interval` (milliseconds) is > 0.
   explicit Leaker(Millis leak_interval = 10'000);

@@ -14,3 +14,4 @@
 #include "pyrate/limiter_lock.hpp"
 #include "pyrate/rate.hpp"
 #include "pyrate/sqlite_bucket.hpp"
+#include "pyrate/version.hpp"

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "pyrate/bucket.hpp"
+#include "pyrate/export.hpp"
 
 namespace pyrate {
 
@@ -19,7 +20,7 @@ enum class Durability {
   Full,    // synchronous=FULL: nothing is lost.
 };
 
-struct SQLiteOptions {
+struct PYRATE_EXPORT SQLiteOptions {
   // The database file. "" (the default) creates a new temporary file that close() deletes;
   // ":memory:" keeps a private in-memory database.
   std::string db_path;
@@ -57,7 +58,7 @@ struct SQLiteOptions {
 // row; leak takes O(removed).
 //
 // Thread-safe: calls on one bucket are serialised.
-class SQLiteBucket final : public AbstractBucket {
+class PYRATE_EXPORT SQLiteBucket final : public AbstractBucket {
  public:
   // Opens (creating if needed) the database and the bucket, migrating an older schema, and
   // records `rates` as the bucket's rate list. Timestamps come from a SystemClock.
@@ -103,7 +104,7 @@ class SQLiteBucket final : public AbstractBucket {
 };
 
 // A bucket as recorded in a database file.
-struct StoredBucket {
+struct PYRATE_EXPORT StoredBucket {
   std::string name;         // the bucket's key
   std::vector<Rate> rates;  // the rate list it was last opened with
 };
@@ -112,6 +113,6 @@ struct StoredBucket {
 // that does not exist lists nothing and is not created; so do "" and ":memory:", which name no
 // shared file. Only reads the file. Throws SchemaError for a newer schema,
 // StorageError when the file cannot be read or is not a database.
-std::vector<StoredBucket> list_sqlite_buckets(const std::string& db_path);
+PYRATE_EXPORT std::vector<StoredBucket> list_sqlite_buckets(const std::string& db_path);
 
 }  // namespace pyrate
