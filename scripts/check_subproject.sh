@@ -17,10 +17,8 @@ trap cleanup EXIT
 
 mkdir -p "$consumer/subprojects"
 [[ -e $link ]] || ln -s ../../../.. "$link"
-# The consumer's own pkg-config search must not find an installed pyrate: the point is the
-# fallback.
-PKG_CONFIG_PATH="" PKG_CONFIG_LIBDIR="$build/no-pkg-config" \
-  meson setup "$build" "$consumer" --wrap-mode=default "$@" >"$build.log" 2>&1 ||
+# --force-fallback-for: an installed pyrate must not stand in for the subproject.
+meson setup "$build" "$consumer" --force-fallback-for=pyrate "$@" >"$build.log" 2>&1 ||
   { cat "$build.log"; rm -f "$build.log"; exit 1; }
 grep -E 'Executing subproject|Dependency pyrate' "$build.log" || true
 rm -f "$build.log"
