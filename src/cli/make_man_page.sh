@@ -14,8 +14,10 @@ trap 'rm -f "$include"' EXIT
   for subcommand in acquire exec status flush leak demo; do
     echo ".SS $subcommand"
     echo ".nf"
-    # Escape backslashes and a leading dot or quote, which roff would read as requests.
-    "$pyrate" "$subcommand" --help | sed -e 's/\\/\\e/g' -e "s/^\([.']\)/\\\\\&\1/"
+    # Escape backslashes, a leading dot or quote (which roff would read as a request) and
+    # hyphens (so that options are typed as shown).
+    "$pyrate" "$subcommand" --help |
+      sed -e 's/\\/\\e/g' -e "s/^\([.']\)/\\\\\&\1/" -e 's/-/\\-/g'
     echo ".fi"
   done
   cat <<'ROFF'
