@@ -1,6 +1,7 @@
 // The bucket rules of DESIGN.md ("Semantics") that every AbstractBucket obeys, checked once for
 // each kind of bucket: an InMemoryBucket, and a SQLiteBucket in a new temporary file. What only
 // one kind does is tested beside it, in in_memory_bucket_test.cpp and sqlite_bucket_test.cpp.
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <cstdint>
@@ -8,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <pyrate/pyrate.hpp>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -62,10 +64,13 @@ RateItem item(Millis timestamp, std::int64_t weight = 1, std::string name = "ite
 
 }  // namespace
 
+// The kinds of bucket every rule below is checked over.
+#define PYRATE_BUCKET_FIXTURES InMemoryFixture, SQLiteFixture
+
 // --- Construction and clock ------------------------------------------------------------------
 
 TEMPLATE_TEST_CASE("The bucket constructor sorts the rates by interval", "[bucket]",
-                   InMemoryFixture, SQLiteFixture) {
+                   PYRATE_BUCKET_FIXTURES) {
   const auto bucket = TestType::make(
       {Rate(1000, Duration::Hour), Rate(5, Duration::Second), Rate(100, Duration::Minute)});
   CHECK(bucket->rates() == std::vector<Rate>{Rate(5, Duration::Second), Rate(100, Duration::Minute),
@@ -74,7 +79,7 @@ TEMPLATE_TEST_CASE("The bucket constructor sorts the rates by interval", "[bucke
 
 TEMPLATE_TEST_CASE(
     "The bucket constructor throws invalid_argument listing the rates when they are invalid",
-    "[bucket]", InMemoryFixture, SQLiteFixture) {
+    "[bucket]", PYRATE_BUCKET_FIXTURES) {
   try {
     TestType::make({Rate(4, Duration::Minute), Rate(5, Duration::Second)});
     FAIL("an invalid rate list was accepted");
@@ -87,14 +92,13 @@ TEMPLATE_TEST_CASE(
   CHECK_THROWS_AS(TestType::make({Rate(5, 1000), Rate(20, 2000)}), std::invalid_argument);
 }
 
-TEMPLATE_TEST_CASE("failing_rate is empty before any put", "[bucket]", InMemoryFixture,
-                   SQLiteFixture) {
+TEMPLATE_TEST_CASE("failing_rate is empty before any put", "[bucket]", PYRATE_BUCKET_FIXTURES) {
   const auto bucket = TestType::make({Rate(1, 1000)});
   CHECK_FALSE(bucket->failing_rate().has_value());
 }
 
 TEMPLATE_TEST_CASE("now reads the clock given to set_clock, and a null clock is refused",
-                   "[bucket]", InMemoryFixture, SQLiteFixture) {
+                   "[bucket]", PYRATE_BUCKET_FIXTURES) {
   const auto bucket = TestType::make({Rate(1, 1000)});
   auto clock = std::make_shared<FakeClock>(123'456);
   bucket->set_clock(clock);
@@ -109,7 +113,7 @@ TEMPLATE_TEST_CASE("now reads the clock given to set_clock, and a null clock is 
 
 TEMPLATE_TEST_CASE(
     "put admits items while the window has room and refuses the one that overflows it", "[bucket]",
-    InMemoryFixture, SQLiteFixture) {
+    PYRATE_BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(3, 1000)});
   CHECK(b.bucket->put(item(0)));
   CHECK(b.bucket->put(item(10)));
@@ -120,7 +124,7 @@ TEMPLATE_TEST_CASE(
 }
 
 TEMPLATE_TEST_CASE("put refuses an item when the window is full and records nothing", "[bucket]",
-                   InMemoryFixture, SQLiteFixture) {
+                   PYRATE_BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(2, 1000)});
   REQUIRE(b.bucket->put(item(0, 1, "a")));
   REQUIRE(b.bucket->put(item(5, 1, "b")));
@@ -132,7 +136,7 @@ TEMPLATE_TEST_CASE("put refuses an item when the window is full and records noth
 
 TEMPLATE_TEST_CASE(
     "put counts slots at the window's lower bound (item.timestamp - interval, inclusive)",
-    "[bucket]", InMemoryFixture, SQLiteFixture) {
+    "[bucket]", PYRATE_BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(2, 1000)});
   REQUIRE(b.bucket->put(item(0)));
   REQUIRE(b.bucket->put(item(500)));
@@ -141,8 +145,7 @@ TEMPLATE_TEST_CASE(
   CHECK(b.bucket->count() == 3);
 }
 
-TEMPLATE_TEST_CASE("put counts slots newer than the item", "[bucket]", InMemoryFixture,
-                   SQLiteFixture) {
+TEMPLATE_TEST_CASE("put counts slots newer than the item", "[bucket]", PYRATE_BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(2, 1000)});
   REQUIRE(b.bucket->put(item(5000)));
   REQUIRE(b.bucket->put(item(5000)));
@@ -150,8 +153,8 @@ TEMPLATE_TEST_CASE("put counts slots newer than the item", "[bucket]", InMemoryF
   CHECK(b.bucket->count() == 2);
 }
 
-TEMPLATE_TEST_CASE("An item of weight W takes W slots, all or nothing", "[bucket]", InMemoryFixture,
-                   SQLiteFixture) {
+TEMPLATE_TEST_CASE("An item of weight W takes W slots, all or nothing", "[bucket]",
+                   PYRATE_BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(5, 1000)});
   CHECK(b.bucket->put(item(0, 3)));
   CHECK(b.bucket->count() == 3);
@@ -164,7 +167,7 @@ TEMPLATE_TEST_CASE("An item of weight W takes W slots, all or nothing", "[bucket
 
 TEMPLATE_TEST_CASE(
     "put checks every rate in ascending interval and sets failing_rate to the first full one",
-    "[bucket]", InMemoryFixture, SQLiteFixture) {
+    "[bucket]", PYRATE_BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(3, Duration::Minute), Rate(2, Duration::Second)});
   REQUIRE(b.bucket->put(item(0)));
   REQUIRE(b.bucket->put(item(0)));
@@ -178,8 +181,7 @@ TEMPLATE_TEST_CASE(
   CHECK(b.bucket->failing_rate() == Rate(2, Duration::Second));
 }
 
-TEMPLATE_TEST_CASE("A successful put clears failing_rate", "[bucket]", InMemoryFixture,
-                   SQLiteFixture) {
+TEMPLATE_TEST_CASE("A successful put clears failing_rate", "[bucket]", PYRATE_BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(1, 1000)});
   REQUIRE(b.bucket->put(item(0)));
   REQUIRE_FALSE(b.bucket->put(item(1)));
@@ -189,7 +191,7 @@ TEMPLATE_TEST_CASE("A successful put clears failing_rate", "[bucket]", InMemoryF
 }
 
 TEMPLATE_TEST_CASE("Weight 0 is admitted, records nothing and leaves failing_rate as it was",
-                   "[bucket]", InMemoryFixture, SQLiteFixture) {
+                   "[bucket]", PYRATE_BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(1, 1000)});
   CHECK(b.bucket->put(item(0, 0)));
   CHECK(b.bucket->count() == 0);
@@ -202,7 +204,7 @@ TEMPLATE_TEST_CASE("Weight 0 is admitted, records nothing and leaves failing_rat
 }
 
 TEMPLATE_TEST_CASE("put throws invalid_argument for a negative weight and records nothing",
-                   "[bucket]", InMemoryFixture, SQLiteFixture) {
+                   "[bucket]", PYRATE_BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(5, 1000)});
   CHECK_THROWS_AS(b.bucket->put(item(0, -1)), std::invalid_argument);
   CHECK_THROWS_AS(b.bucket->put(item(0, std::numeric_limits<std::int64_t>::min())),
@@ -211,7 +213,7 @@ TEMPLATE_TEST_CASE("put throws invalid_argument for a negative weight and record
 }
 
 TEMPLATE_TEST_CASE("A weight above every limit is refused without overflow", "[bucket]",
-                   InMemoryFixture, SQLiteFixture) {
+                   PYRATE_BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(5, 1000)});
   REQUIRE(b.bucket->put(item(0, 2)));
   const RateItem huge = item(1, std::numeric_limits<std::int64_t>::max());
@@ -224,7 +226,7 @@ TEMPLATE_TEST_CASE("A weight above every limit is refused without overflow", "[b
 
 TEMPLATE_TEST_CASE(
     "An item older than the newest slot is recorded with the newest slot's timestamp", "[bucket]",
-    InMemoryFixture, SQLiteFixture) {
+    PYRATE_BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(3, 1000)});
   REQUIRE(b.bucket->put(item(1000, 1, "new")));
   CHECK(b.bucket->put(item(0, 1, "old")));  // a clock that stepped back
@@ -236,7 +238,7 @@ TEMPLATE_TEST_CASE(
 }
 
 TEMPLATE_TEST_CASE("An item older than the newest slot is checked as if stamped with its timestamp",
-                   "[bucket]", InMemoryFixture, SQLiteFixture) {
+                   "[bucket]", PYRATE_BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(2, 1000)});
   REQUIRE(b.bucket->put(item(0)));
   REQUIRE(b.bucket->put(item(5000)));
@@ -247,7 +249,7 @@ TEMPLATE_TEST_CASE("An item older than the newest slot is checked as if stamped 
 
 TEMPLATE_TEST_CASE(
     "An item older than the newest slot is waited for as if stamped with its timestamp", "[bucket]",
-    InMemoryFixture, SQLiteFixture) {
+    PYRATE_BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(2, 1000)});
   REQUIRE(b.bucket->put(item(1000)));
   REQUIRE(b.bucket->put(item(1000)));
@@ -260,7 +262,7 @@ TEMPLATE_TEST_CASE(
 // --- leak, flush, count, peek ----------------------------------------------------------------
 
 TEMPLATE_TEST_CASE("leak removes the slots older than the timestamp minus the widest interval",
-                   "[bucket]", InMemoryFixture, SQLiteFixture) {
+                   "[bucket]", PYRATE_BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(3, 100), Rate(10, 1000)});
   REQUIRE(b.bucket->put(item(0)));
   REQUIRE(b.bucket->put(item(10, 2)));
@@ -277,8 +279,8 @@ TEMPLATE_TEST_CASE("leak removes the slots older than the timestamp minus the wi
   CHECK(b.bucket->leak(200'000) == 0);
 }
 
-TEMPLATE_TEST_CASE("leak without a timestamp uses the bucket's clock", "[bucket]", InMemoryFixture,
-                   SQLiteFixture) {
+TEMPLATE_TEST_CASE("leak without a timestamp uses the bucket's clock", "[bucket]",
+                   PYRATE_BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(5, 1000)});
   REQUIRE(b.bucket->put(item(0, 2)));
   REQUIRE(b.bucket->put(item(300)));
@@ -291,7 +293,7 @@ TEMPLATE_TEST_CASE("leak without a timestamp uses the bucket's clock", "[bucket]
 }
 
 TEMPLATE_TEST_CASE("leak does not overflow at the extremes of the timestamp range", "[bucket]",
-                   InMemoryFixture, SQLiteFixture) {
+                   PYRATE_BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(5, Duration::Week)});
   constexpr Millis kMin = std::numeric_limits<Millis>::min();
   constexpr Millis kMax = std::numeric_limits<Millis>::max();
@@ -305,8 +307,8 @@ TEMPLATE_TEST_CASE("leak does not overflow at the extremes of the timestamp rang
   CHECK(b.bucket->peek(0)->timestamp == kMax);
 }
 
-TEMPLATE_TEST_CASE("flush removes every slot and clears failing_rate", "[bucket]", InMemoryFixture,
-                   SQLiteFixture) {
+TEMPLATE_TEST_CASE("flush removes every slot and clears failing_rate", "[bucket]",
+                   PYRATE_BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(2, 1000)});
   REQUIRE(b.bucket->put(item(0, 2)));
   REQUIRE_FALSE(b.bucket->put(item(1)));
@@ -319,7 +321,7 @@ TEMPLATE_TEST_CASE("flush removes every slot and clears failing_rate", "[bucket]
 }
 
 TEMPLATE_TEST_CASE("count includes slots that expired but were not leaked", "[bucket]",
-                   InMemoryFixture, SQLiteFixture) {
+                   PYRATE_BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(2, 1000)});
   REQUIRE(b.bucket->put(item(0, 2)));
   REQUIRE(b.bucket->put(item(5000, 2)));
@@ -330,7 +332,7 @@ TEMPLATE_TEST_CASE("count includes slots that expired but were not leaked", "[bu
 
 TEMPLATE_TEST_CASE(
     "peek returns slots from the newest, with their item's name and timestamp, weight 1",
-    "[bucket]", InMemoryFixture, SQLiteFixture) {
+    "[bucket]", PYRATE_BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(10, 1000)});
   REQUIRE(b.bucket->put(item(10, 2, "a")));
   REQUIRE(b.bucket->put(item(20, 1, "b")));
@@ -349,7 +351,7 @@ TEMPLATE_TEST_CASE(
 }
 
 TEMPLATE_TEST_CASE("peek returns nothing for a negative index or one not below count", "[bucket]",
-                   InMemoryFixture, SQLiteFixture) {
+                   PYRATE_BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(10, 1000)});
   CHECK_FALSE(b.bucket->peek(0).has_value());
   REQUIRE(b.bucket->put(item(0, 3)));
@@ -361,7 +363,7 @@ TEMPLATE_TEST_CASE("peek returns nothing for a negative index or one not below c
 }
 
 TEMPLATE_TEST_CASE("peek indexes from the newest after older slots are leaked", "[bucket]",
-                   InMemoryFixture, SQLiteFixture) {
+                   PYRATE_BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(10, 1000)});
   REQUIRE(b.bucket->put(item(0, 2, "old")));
   REQUIRE(b.bucket->put(item(1500, 1, "mid")));
@@ -374,18 +376,21 @@ TEMPLATE_TEST_CASE("peek indexes from the newest after older slots are leaked", 
 
 // --- waiting ---------------------------------------------------------------------------------
 
-TEMPLATE_TEST_CASE("waiting is 0 when no rate is failing", "[bucket]", InMemoryFixture,
-                   SQLiteFixture) {
-  ClockedBucket<TestType> b({Rate(2, 1000)});
+TEMPLATE_TEST_CASE("waiting is 0 when every rate has room for the item", "[bucket]",
+                   PYRATE_BUCKET_FIXTURES) {
+  ClockedBucket<TestType> b({Rate(2, 1000), Rate(5, Duration::Minute)});
   CHECK(b.bucket->waiting(item(0)) == 0);
   REQUIRE(b.bucket->put(item(0)));
-  CHECK(b.bucket->waiting(item(0, 5)) == 0);
+  CHECK(b.bucket->waiting(item(0)) == 0);
+  REQUIRE_FALSE(b.bucket->put(item(0, 2)));
+  // A refused put sets failing_rate(), but waiting() looks at the item it is given.
+  CHECK(b.bucket->waiting(item(0)) == 0);
 }
 
-TEMPLATE_TEST_CASE("waiting is -1 when the weight exceeds the failing rate's limit", "[bucket]",
-                   InMemoryFixture, SQLiteFixture) {
+TEMPLATE_TEST_CASE("waiting is -1 when the weight exceeds any rate's limit", "[bucket]",
+                   PYRATE_BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(3, 1000), Rate(10, Duration::Minute)});
-  CHECK(b.bucket->waiting(item(0)) == 0);
+  CHECK(b.bucket->waiting(item(0, 4)) == -1);
   const RateItem too_heavy = item(0, 4);
   REQUIRE_FALSE(b.bucket->put(too_heavy));
   CHECK(b.bucket->failing_rate() == Rate(3, 1000));
@@ -393,7 +398,7 @@ TEMPLATE_TEST_CASE("waiting is -1 when the weight exceeds the failing rate's lim
 }
 
 TEMPLATE_TEST_CASE("waiting is the time until the slot that must expire leaves the window",
-                   "[bucket]", InMemoryFixture, SQLiteFixture) {
+                   "[bucket]", PYRATE_BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(3, 1000)});
   REQUIRE(b.bucket->put(item(0)));
   REQUIRE(b.bucket->put(item(100)));
@@ -409,8 +414,27 @@ TEMPLATE_TEST_CASE("waiting is the time until the slot that must expire leaves t
   CHECK(b.bucket->put(item(250 + 751)));
 }
 
-TEMPLATE_TEST_CASE("waiting is 0 when the slot that must expire is no longer held", "[bucket]",
-                   InMemoryFixture, SQLiteFixture) {
+TEMPLATE_TEST_CASE("waiting is the longest wait over every rate without room", "[bucket]",
+                   PYRATE_BUCKET_FIXTURES) {
+  // 2 per second and 3 per 10 s: at 1500 the narrow rate has room again, the wide one does not.
+  ClockedBucket<TestType> b({Rate(2, 1000), Rate(3, 10'000)});
+  REQUIRE(b.bucket->put(item(0)));
+  REQUIRE(b.bucket->put(item(100)));
+  REQUIRE(b.bucket->put(item(1200)));
+  const RateItem next = item(1300);
+  // The narrow window [300, 1300] holds one slot: room. The wide one holds three: the slot at
+  // peek(3 - 1) = 0 must leave it, at 0 + 10'000 + 1.
+  CHECK(b.bucket->waiting(next) == 0 - (1300 - 10'000) + 1);
+  REQUIRE_FALSE(b.bucket->put(next));
+  CHECK(b.bucket->failing_rate() == Rate(3, 10'000));
+  // When both lack room the larger wait wins: at 1250 with weight 2 the narrow window [250,
+  // 1250] holds one slot (wait for 1200 to leave: 1200 - 250 + 1 = 951), the wide one three
+  // (wait for peek(1) = 100 to leave: 100 - (1250 - 10'000) + 1 = 8851).
+  CHECK(b.bucket->waiting(item(1250, 2)) == 8851);
+}
+
+TEMPLATE_TEST_CASE("waiting is 0 once the slot that must expire is leaked", "[bucket]",
+                   PYRATE_BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(2, 1000)});
   REQUIRE(b.bucket->put(item(0, 2)));
   const RateItem next = item(10);
@@ -420,9 +444,258 @@ TEMPLATE_TEST_CASE("waiting is 0 when the slot that must expire is no longer hel
   CHECK(b.bucket->waiting(next) == 0);
 }
 
+// --- admit: every field of the Decision ------------------------------------------------------
+
+TEMPLATE_TEST_CASE("admit with one rate reports the free slots and the reset of its window",
+                   "[bucket][decision]", PYRATE_BUCKET_FIXTURES) {
+  ClockedBucket<TestType> b({Rate(3, 1000)});
+  const pyrate::Decision first = b.bucket->admit(item(100));
+  CHECK(first.admitted);
+  CHECK_FALSE(first.failing_rate.has_value());
+  CHECK(first.retry_after == 0);
+  CHECK(first.tightest_rate == Rate(3, 1000));
+  CHECK(first.remaining == 2);
+  CHECK(first.reset_after == 1001);  // its own slot leaves at 100 + 1000 + 1
+  REQUIRE(b.bucket->admit(item(400)).remaining == 1);
+  const pyrate::Decision third = b.bucket->admit(item(700));
+  CHECK(third.admitted);
+  CHECK(third.remaining == 0);
+  CHECK(third.reset_after == 100 + 1000 - 700 + 1);
+  const pyrate::Decision refused = b.bucket->admit(item(800));
+  CHECK_FALSE(refused.admitted);
+  CHECK(refused.failing_rate == Rate(3, 1000));
+  CHECK(refused.retry_after == 100 - (800 - 1000) + 1);
+  CHECK(refused.tightest_rate == Rate(3, 1000));
+  CHECK(refused.remaining == 0);
+  CHECK(refused.reset_after == 301);
+  CHECK(b.bucket->count() == 3);
+}
+
+TEMPLATE_TEST_CASE("admit with two rates names the wider one when it binds", "[bucket][decision]",
+                   PYRATE_BUCKET_FIXTURES) {
+  ClockedBucket<TestType> b({Rate(2, 1000), Rate(3, 10'000)});
+  REQUIRE(b.bucket->admit(item(0)).admitted);
+  const pyrate::Decision second = b.bucket->admit(item(100));
+  // After it: 0 free of 2/s, 1 free of 3/10s.
+  CHECK(second.tightest_rate == Rate(2, 1000));
+  CHECK(second.remaining == 0);
+  CHECK(second.reset_after == 0 + 1000 - 100 + 1);
+  const pyrate::Decision third = b.bucket->admit(item(1200));
+  CHECK(third.admitted);
+  // After it: 1 free of 2/s, 0 free of 3/10s.
+  CHECK(third.tightest_rate == Rate(3, 10'000));
+  CHECK(third.remaining == 0);
+  CHECK(third.reset_after == 0 + 10'000 - 1200 + 1);
+  const pyrate::Decision refused = b.bucket->admit(item(1300));
+  CHECK_FALSE(refused.admitted);
+  CHECK(refused.failing_rate == Rate(3, 10'000));
+  CHECK(refused.retry_after == 0 - (1300 - 10'000) + 1);
+  CHECK(refused.retry_after == b.bucket->waiting(item(1300)));
+  // Ties at 0 free go to the narrower interval; here 2/s has 1 free.
+  CHECK(refused.tightest_rate == Rate(3, 10'000));
+  CHECK(refused.remaining == 0);
+}
+
+TEMPLATE_TEST_CASE("admit of a weight above 1 takes its slots from every rate at once",
+                   "[bucket][decision]", PYRATE_BUCKET_FIXTURES) {
+  ClockedBucket<TestType> b({Rate(5, 1000), Rate(8, 5000)});
+  const pyrate::Decision heavy = b.bucket->admit(item(0, 4));
+  CHECK(heavy.admitted);
+  CHECK(heavy.tightest_rate == Rate(5, 1000));
+  CHECK(heavy.remaining == 1);
+  const pyrate::Decision too_heavy = b.bucket->admit(item(10, 2));
+  CHECK_FALSE(too_heavy.admitted);
+  CHECK(too_heavy.failing_rate == Rate(5, 1000));
+  // peek(5 - 2) is one of the four slots stamped 0.
+  CHECK(too_heavy.retry_after == 0 - (10 - 1000) + 1);
+  const pyrate::Decision never = b.bucket->admit(item(10, 6));
+  CHECK_FALSE(never.admitted);
+  CHECK(never.failing_rate == Rate(5, 1000));
+  CHECK(never.retry_after == -1);
+  const pyrate::Decision later = b.bucket->admit(item(1001, 4));
+  CHECK(later.admitted);
+  // After it: 1 free of 5/s, 0 free of 8/5s, whose oldest slots are stamped 0.
+  CHECK(later.tightest_rate == Rate(8, 5000));
+  CHECK(later.remaining == 0);
+  CHECK(later.reset_after == 0 + 5000 - 1001 + 1);
+}
+
+TEMPLATE_TEST_CASE("admit of an item older than the newest slot decides at the newest slot's time",
+                   "[bucket][decision]", PYRATE_BUCKET_FIXTURES) {
+  ClockedBucket<TestType> b({Rate(2, 1000)});
+  REQUIRE(b.bucket->admit(item(500)).admitted);
+  const pyrate::Decision old = b.bucket->admit(item(100));
+  CHECK(old.admitted);
+  CHECK(b.bucket->peek(0)->timestamp == 500);
+  CHECK(old.reset_after == 1001);  // from 500, the recorded stamp
+  const pyrate::Decision refused = b.bucket->admit(item(200));
+  CHECK_FALSE(refused.admitted);
+  CHECK(refused.retry_after == 500 - (500 - 1000) + 1);
+}
+
+TEMPLATE_TEST_CASE("admit after leak and after flush counts only the slots still held",
+                   "[bucket][decision]", PYRATE_BUCKET_FIXTURES) {
+  ClockedBucket<TestType> b({Rate(2, 1000)});
+  REQUIRE(b.bucket->admit(item(0)).admitted);
+  REQUIRE(b.bucket->admit(item(600)).admitted);
+  REQUIRE_FALSE(b.bucket->admit(item(700)).admitted);
+  REQUIRE(b.bucket->leak(1500) == 1);
+  const pyrate::Decision after_leak = b.bucket->admit(item(1550));
+  CHECK(after_leak.admitted);
+  CHECK(after_leak.remaining == 0);
+  CHECK(after_leak.reset_after == 600 + 1000 - 1550 + 1);
+  b.bucket->flush();
+  const pyrate::Decision after_flush = b.bucket->admit(item(1560));
+  CHECK(after_flush.admitted);
+  CHECK(after_flush.remaining == 1);
+  CHECK(after_flush.reset_after == 1001);
+  CHECK(b.bucket->count() == 1);
+}
+
+TEMPLATE_TEST_CASE("admit of weight 0 is admitted, records nothing and reports the state",
+                   "[bucket][decision]", PYRATE_BUCKET_FIXTURES) {
+  ClockedBucket<TestType> b({Rate(2, 1000)});
+  REQUIRE(b.bucket->admit(item(0, 2)).admitted);
+  REQUIRE_FALSE(b.bucket->put(item(10)));
+  const pyrate::Decision nothing = b.bucket->admit(item(20, 0));
+  CHECK(nothing.admitted);
+  CHECK(nothing.retry_after == 0);
+  CHECK(nothing.remaining == 0);
+  CHECK(nothing.reset_after == 981);
+  CHECK(b.bucket->count() == 2);
+  CHECK(b.bucket->failing_rate() == Rate(2, 1000));
+}
+
+TEMPLATE_TEST_CASE("put is admit's verdict and sets failing_rate as admit does",
+                   "[bucket][decision]", PYRATE_BUCKET_FIXTURES) {
+  ClockedBucket<TestType> b({Rate(1, 1000), Rate(2, 5000)});
+  CHECK(b.bucket->put(item(0)));
+  CHECK_FALSE(b.bucket->admit(item(10)).admitted);
+  CHECK(b.bucket->failing_rate() == Rate(1, 1000));
+  CHECK(b.bucket->admit(item(1001)).admitted);
+  CHECK_FALSE(b.bucket->failing_rate().has_value());
+  CHECK_FALSE(b.bucket->put(item(2002)));
+  CHECK(b.bucket->failing_rate() == Rate(2, 5000));
+}
+
+namespace {
+
+// The rules of DESIGN.md written as plainly as possible, one vector entry per slot: what every
+// field of a Decision must be.
+class ReferenceBucket {
+ public:
+  explicit ReferenceBucket(std::vector<Rate> sorted_rates) : rates_(std::move(sorted_rates)) {}
+
+  pyrate::Decision admit(const RateItem& item) {
+    const Millis t = slots_.empty() ? item.timestamp : std::max(item.timestamp, slots_.back());
+    pyrate::Decision decision;
+    decision.admitted = true;
+    for (const Rate& rate : rates_) {
+      if (item.weight == 0 || rate.limit - in_window(t, rate) >= item.weight) continue;
+      if (decision.admitted) decision.failing_rate = rate;
+      decision.admitted = false;
+      if (item.weight > rate.limit) {
+        decision.retry_after = -1;
+      } else if (decision.retry_after >= 0) {
+        const Millis bound =
+            slots_[slots_.size() - 1 - static_cast<std::size_t>(rate.limit - item.weight)];
+        decision.retry_after = std::max(decision.retry_after, bound - (t - rate.interval) + 1);
+      }
+    }
+    if (decision.admitted) slots_.insert(slots_.end(), static_cast<std::size_t>(item.weight), t);
+    std::int64_t fewest = std::numeric_limits<std::int64_t>::max();
+    for (const Rate& rate : rates_) {
+      const std::int64_t free = std::max<std::int64_t>(0, rate.limit - in_window(t, rate));
+      if (free >= fewest) continue;
+      fewest = free;
+      decision.tightest_rate = rate;
+      decision.remaining = free;
+      decision.reset_after = 0;
+      for (const Millis slot : slots_) {
+        if (slot >= t - rate.interval) {
+          decision.reset_after = slot + rate.interval - t + 1;
+          break;
+        }
+      }
+    }
+    return decision;
+  }
+  std::int64_t leak(Millis t) {
+    const auto before = slots_.size();
+    std::erase_if(slots_, [&](Millis slot) { return slot < t - rates_.back().interval; });
+    return static_cast<std::int64_t>(before - slots_.size());
+  }
+  void flush() { slots_.clear(); }
+  std::int64_t count() const { return static_cast<std::int64_t>(slots_.size()); }
+  std::optional<Millis> peek(std::int64_t index) const {
+    if (index < 0 || index >= count()) return std::nullopt;
+    return slots_[slots_.size() - 1 - static_cast<std::size_t>(index)];
+  }
+
+ private:
+  std::int64_t in_window(Millis t, const Rate& rate) const {
+    return std::count_if(slots_.begin(), slots_.end(),
+                         [&](Millis slot) { return slot >= t - rate.interval; });
+  }
+
+  std::vector<Rate> rates_;
+  std::vector<Millis> slots_;  // timestamps, oldest first
+};
+
+void check_same_decision(const pyrate::Decision& actual, const pyrate::Decision& expected) {
+  REQUIRE(actual.admitted == expected.admitted);
+  REQUIRE(actual.failing_rate == expected.failing_rate);
+  REQUIRE(actual.retry_after == expected.retry_after);
+  REQUIRE(actual.tightest_rate == expected.tightest_rate);
+  REQUIRE(actual.remaining == expected.remaining);
+  REQUIRE(actual.reset_after == expected.reset_after);
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("Every field of every Decision matches a plain model in random sequences",
+                   "[bucket][decision]", PYRATE_BUCKET_FIXTURES) {
+  const std::vector<Rate> rates{Rate(4, 50), Rate(10, 400), Rate(20, 2000)};
+  std::mt19937_64 random(20261201);
+  for (int round = 0; round < 8; ++round) {
+    ClockedBucket<TestType> b(rates);
+    ReferenceBucket reference(rates);
+    Millis clock = 0;
+    for (int step = 0; step < 600; ++step) {
+      const auto dice = random() % 100;
+      if (dice < 70) {
+        clock += static_cast<Millis>(random() % 40);
+        // Now and then a timestamp from the past or the future, as a caller may give.
+        const Millis timestamp = dice < 5    ? clock - static_cast<Millis>(random() % 3000)
+                                 : dice < 10 ? clock + static_cast<Millis>(random() % 3000)
+                                             : clock;
+        const RateItem next{"n" + std::to_string(random() % 3), timestamp,
+                            static_cast<std::int64_t>(random() % 6)};
+        if (dice % 2 == 0) {
+          const pyrate::Decision expected_wait = ReferenceBucket(reference).admit(next);
+          REQUIRE(b.bucket->waiting(next) == expected_wait.retry_after);
+        }
+        check_same_decision(b.bucket->admit(next), reference.admit(next));
+      } else if (dice < 85) {
+        const Millis at = clock - 500 + static_cast<Millis>(random() % 3000);
+        REQUIRE(b.bucket->leak(at) == reference.leak(at));
+      } else if (dice < 86) {
+        b.bucket->flush();
+        reference.flush();
+      } else {
+        const auto index = static_cast<std::int64_t>(random() % 25) - 2;
+        const auto slot = b.bucket->peek(index);
+        REQUIRE(slot.has_value() == reference.peek(index).has_value());
+        if (slot) REQUIRE(slot->timestamp == *reference.peek(index));
+      }
+      REQUIRE(b.bucket->count() == reference.count());
+    }
+  }
+}
+
 // --- close and threads -----------------------------------------------------------------------
 
-TEMPLATE_TEST_CASE("close is idempotent", "[bucket]", InMemoryFixture, SQLiteFixture) {
+TEMPLATE_TEST_CASE("close is idempotent", "[bucket]", PYRATE_BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(2, 1000)});
   REQUIRE(b.bucket->put(item(0)));
   b.bucket->close();
@@ -432,7 +705,7 @@ TEMPLATE_TEST_CASE("close is idempotent", "[bucket]", InMemoryFixture, SQLiteFix
 
 TEMPLATE_TEST_CASE(
     "After close, put, flush, count, peek and waiting throw logic_error and leak returns 0",
-    "[bucket]", InMemoryFixture, SQLiteFixture) {
+    "[bucket]", PYRATE_BUCKET_FIXTURES) {
   ClockedBucket<TestType> b({Rate(2, 1000)});
   REQUIRE(b.bucket->put(item(0, 2)));
   b.bucket->close();
@@ -447,7 +720,7 @@ TEMPLATE_TEST_CASE(
 }
 
 TEMPLATE_TEST_CASE("Bucket methods are safe to call from several threads at once", "[bucket]",
-                   InMemoryFixture, SQLiteFixture) {
+                   PYRATE_BUCKET_FIXTURES) {
   // The clock stands still, so exactly `limit` of all the puts fit, whatever the interleaving,
   // while another thread leaks the expired slots and reads the bucket.
   constexpr std::int64_t kLimit = 1000;

@@ -559,9 +559,7 @@ TEST_CASE("wrap throws BucketFullError and does not call fn when the weight can 
   CHECK(limiter.buckets()[0]->count() == 0);
 }
 
-TEST_CASE(
-    "The limiter takes its mutex, then the bucket's lock, re-stamps, and frees both while "
-    "sleeping") {
+TEST_CASE("The limiter takes the bucket's lock, re-stamps, and frees the lock while sleeping") {
   auto clock = std::make_shared<FakeClock>(1000);
   auto bucket = std::make_shared<LockedBucket>(std::vector<Rate>{Rate(1, 100)}, clock);
   REQUIRE(bucket->put(RateItem{"earlier", 1000, 1}));
@@ -570,10 +568,10 @@ TEST_CASE(
   bucket->recording_lock().on_next_lock([&] { clock->advance(5); });
 
   auto [acquirer, acquired] = acquire_in_background(limiter, "a");
-  // 1000 - (1005 - 100) + 1 = 96 ms, plus the 300 ms buffer, without either lock.
+  // 1000 - (1005 - 100) + 1 = 96 ms, plus the 300 ms buffer, without the lock.
   REQUIRE(eventually([&] { return bucket->log.contains(acquirer, "unlock"); }));
-  CHECK_FALSE(limiter.try_acquire("b", non_blocking()));  // the limiter's mutex is free too
-  REQUIRE(bucket->recording_lock().try_lock());           // and so is the bucket's lock
+  CHECK_FALSE(limiter.try_acquire("b", non_blocking()));  // others acquire meanwhile
+  REQUIRE(bucket->recording_lock().try_lock());
   clock->set(2000);
   bucket->recording_lock().unlock();
   REQUIRE(acquired.wait_for(10s) == std::future_status::ready);
@@ -615,65 +613,118 @@ TEST_CASE("The timeout bounds the wait for the bucket's lock") {
 
 namespace {
 
-// A Limiter over a LockedBucket whose first acquirer has stopped inside put, holding the
-// limiter's mutex and the bucket's lock, until release().
-struct AcquirerStoppedInPut {
-  AcquirerStoppedInPut()
-      : bucket(std::make_shared<LockedBucket>(std::vector<Rate>{Rate(5, 1000)},
-                                              std::make_shared<FakeClock>(0))),
-        limiter(bucket),
-        closed_gate(gate) {
-    bucket->put_gate = &gate;
-    first = std::async(std::launch::async, [this] { return limiter.try_acquire("first"); });
-    REQUIRE(eventually([&] { return bucket->log.seen("put 0 locked"); }));
-  }
-  // Lets the first acquirer finish even when a failed check ended the test early.
-  ~AcquirerStoppedInPut() {
-    if (closed_gate.owns_lock()) closed_gate.unlock();
-  }
-  AcquirerStoppedInPut(const AcquirerStoppedInPut&) = delete;
-  AcquirerStoppedInPut& operator=(const AcquirerStoppedInPut&) = delete;
+// An in-memory bucket whose put stops, while `gate` is held, inside the bucket: as a SQLite
+// bucket's transaction waits for the disk.
+class GatedBucket final : public pyrate::AbstractBucket {
+ public:
+  explicit GatedBucket(std::vector<Rate> rates) : AbstractBucket(rates), inner_(rates) {}
 
-  // Lets the first acquirer finish; returns what its try_acquire returned.
-  bool release() {
-    closed_gate.unlock();
-    return first.get();
+  bool put(const RateItem& item) override {
+    entered.store(true);
+    std::lock_guard pass(gate);
+    const bool admitted = inner_.put(item);
+    set_failing_rate(inner_.failing_rate());
+    return admitted;
   }
+  std::int64_t leak(std::optional<Millis> timestamp) override { return inner_.leak(timestamp); }
+  void flush() override { inner_.flush(); }
+  std::int64_t count() override { return inner_.count(); }
+  std::optional<RateItem> peek(std::int64_t index) override { return inner_.peek(index); }
 
-  std::shared_ptr<LockedBucket> bucket;
-  Limiter limiter;
   std::mutex gate;
-  std::unique_lock<std::mutex> closed_gate;
-  std::future<bool> first;
+  std::atomic<bool> entered{false};
+
+ private:
+  InMemoryBucket inner_;
+};
+
+// Routes "gated..." to a GatedBucket and every other name to an in-memory bucket of its own.
+class GatedAndFreeFactory final : public pyrate::BucketFactory {
+ public:
+  GatedAndFreeFactory()
+      : gated(std::make_shared<GatedBucket>(std::vector<Rate>{Rate(5, 1000)})),
+        free(std::make_shared<InMemoryBucket>(std::vector<Rate>{Rate(1, Duration::Hour)})) {}
+  RateItem wrap_item(std::string_view name, std::int64_t weight) override {
+    return RateItem{std::string(name), 0, weight};
+  }
+  std::shared_ptr<pyrate::AbstractBucket> get(const RateItem& item) override {
+    if (item.name.starts_with("gated")) return gated;
+    return free;
+  }
+  std::shared_ptr<GatedBucket> gated;
+  std::shared_ptr<InMemoryBucket> free;
 };
 
 }  // namespace
 
-TEST_CASE("The timeout bounds the wait for the limiter's mutex, which is taken first") {
-  AcquirerStoppedInPut stopped;
-  std::thread::id second_id;
-  const auto elapsed = time_of([&] {
-    auto second = std::async(std::launch::async, [&] {
-      second_id = std::this_thread::get_id();
-      return stopped.limiter.try_acquire("second", with_timeout(200ms));
-    });
-    CHECK_FALSE(second.get());
-  });
-  CHECK(stopped.release());
-  CHECK(elapsed >= 190ms);
-  CHECK(elapsed < 5s);
-  // It never got past the limiter's mutex: it did not stamp an item nor touch the bucket.
-  CHECK(stopped.bucket->log.of(second_id).empty());
+TEST_CASE("An acquire stopped inside one bucket never delays an acquire on another bucket") {
+  auto factory = std::make_shared<GatedAndFreeFactory>();
+  Limiter limiter(factory);
+  std::unique_lock closed(factory->gated->gate);
+  auto stopped = std::async(std::launch::async, [&] { return limiter.try_acquire("gated"); });
+  REQUIRE(eventually([&] { return factory->gated->entered.load(); }));
+  // The limiter holds no lock of its own across a bucket's put.
+  CHECK(limiter.try_acquire("other", non_blocking()));
+  CHECK_FALSE(limiter.try_acquire("other", non_blocking()));
+  CHECK(stopped.wait_for(0ms) == std::future_status::timeout);
+  closed.unlock();
+  CHECK(stopped.get());
 }
 
-TEST_CASE("A timed acquire gets the limiter's mutex when it is released before the timeout") {
-  AcquirerStoppedInPut stopped;
-  auto second = std::async(std::launch::async,
-                           [&] { return stopped.limiter.try_acquire("second", with_timeout(5s)); });
-  std::this_thread::sleep_for(100ms);
-  CHECK(stopped.release());
-  CHECK(second.get());
-  CHECK(stopped.bucket->count() == 2);
+TEST_CASE("A blocking acquire sleeping on one full name never delays an acquire on another name") {
+  auto clock = std::make_shared<FakeClock>(0);
+  auto factory = std::make_shared<TwoBucketFactory>(clock);
+  Limiter limiter(factory, 0);
+  REQUIRE(limiter.try_acquire("apple", non_blocking()));
+  // "avocado" goes to the same full bucket and sleeps for about a second.
+  auto [sleeper, admitted] = acquire_in_background(limiter, "avocado");
+  std::this_thread::sleep_for(50ms);
+  const auto elapsed = time_of([&] {
+    CHECK(limiter.try_acquire("banana", with_timeout(5s)));
+    CHECK(limiter.try_acquire("cherry", with_timeout(5s)));
+  });
+  CHECK(elapsed < 500ms);
+  CHECK(admitted.wait_for(0ms) == std::future_status::timeout);
+  clock->set(1001);
+  REQUIRE(admitted.wait_for(10s) == std::future_status::ready);
+  CHECK(admitted.get());
+}
+
+TEST_CASE("acquire returns the bucket's Decision: admitted, or refused with its wait") {
+  auto clock = std::make_shared<FakeClock>(0);
+  Limiter limiter(clocked_bucket({Rate(2, 1000)}, clock));
+  const pyrate::Decision first = limiter.acquire("x", non_blocking());
+  CHECK(first.admitted);
+  CHECK(first.remaining == 1);
+  CHECK(first.tightest_rate == Rate(2, 1000));
+  clock->set(300);
+  REQUIRE(limiter.acquire("x", non_blocking()).admitted);
+  clock->set(400);
+  const pyrate::Decision refused = limiter.acquire("x", non_blocking());
+  CHECK_FALSE(refused.admitted);
+  CHECK(refused.failing_rate == Rate(2, 1000));
+  CHECK(refused.retry_after == 0 - (400 - 1000) + 1);
+  CHECK(limiter.try_acquire("x", non_blocking()) == refused.admitted);
+}
+
+TEST_CASE("acquire of a weight that never fits returns at once with retry_after -1") {
+  Limiter limiter(Rate(3, 1000));
+  const auto elapsed = time_of([&] {
+    const pyrate::Decision never = limiter.acquire("x", with_timeout(5s, 4));
+    CHECK_FALSE(never.admitted);
+    CHECK(never.retry_after == -1);
+  });
+  CHECK(elapsed < 1s);
+}
+
+TEST_CASE("acquire that times out returns the refusal of its last check") {
+  auto clock = std::make_shared<FakeClock>(0);
+  Limiter limiter(clocked_bucket({Rate(1, 10'000)}, clock));
+  REQUIRE(limiter.try_acquire("x", non_blocking()));
+  const pyrate::Decision timed_out = limiter.acquire("x", with_timeout(100ms));
+  CHECK_FALSE(timed_out.admitted);
+  CHECK(timed_out.failing_rate == Rate(1, 10'000));
+  CHECK(timed_out.retry_after == 10'001);
 }
 
 TEST_CASE("buckets lists the limiter's buckets and dispose stops leaking one, leaving it open") {

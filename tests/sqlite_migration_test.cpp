@@ -7,9 +7,11 @@
 #include <catch2/catch.hpp>
 #include <pyrate/pyrate.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sqlite/sqlite_schema.hpp"
+#include "support/fake_clock.hpp"
 #include "support/sqlite_test_support.hpp"
 
 using pyrate::Rate;
@@ -42,20 +44,25 @@ std::vector<std::string> slot_rows(SQLite::Database& db) {
   return text;
 }
 
-// A version-1 file holding slots in two buckets.
+// A file as version 1 of the schema left it, holding slots in two buckets: made with the
+// first built-in migration alone, and rows written the way that version wrote them.
 void write_version_1_file(const std::string& path) {
-  SQLiteBucket a({Rate(10, 1000)}, at(path, "a"));
-  SQLiteBucket b({Rate(10, 1000)}, at(path, "b"));
-  REQUIRE(a.put(RateItem{"x", 100, 2}));
-  REQUIRE(a.put(RateItem{"y", 200, 1}));
-  REQUIRE(b.put(RateItem{"z", 300, 4}));
+  SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+  db.exec("PRAGMA journal_mode = WAL");
+  REQUIRE(pyrate::schema::migrate(db, pyrate::schema::builtin_migrations().first(1)) == 0);
+  db.exec(
+      "INSERT INTO buckets (id, name, rates) VALUES (1, CAST('a' AS BLOB), '10/1000'), "
+      "(2, CAST('b' AS BLOB), '10/1000');"
+      "INSERT INTO slots (bucket_id, timestamp, start_seq, weight, name) VALUES "
+      "(1, 100, 0, 2, CAST('x' AS BLOB)), (1, 200, 2, 1, CAST('y' AS BLOB)), "
+      "(2, 300, 0, 4, CAST('z' AS BLOB));");
 }
 
-// The built-in migrations followed by `extra`, a test-only next step.
-std::vector<Migration> builtin_plus(const Migration& extra) {
+// The built-in migrations followed by `sql`, a test-only next step named `name`.
+std::vector<Migration> builtin_plus(std::string_view name, std::string_view sql) {
   const auto builtin = pyrate::schema::builtin_migrations();
   std::vector<Migration> migrations(builtin.begin(), builtin.end());
-  migrations.push_back(extra);
+  migrations.push_back(Migration{pyrate::schema::latest_version(builtin) + 1, name, sql});
   return migrations;
 }
 
@@ -84,37 +91,65 @@ TEST_CASE("Schema: an older file is upgraded in one step and its data survives")
   const std::string path = dir.file("upgrade.db");
   write_version_1_file(path);
   REQUIRE(user_version(path) == 1);
-  const auto migrations = builtin_plus(
-      {2, "0002_test_bucket_notes",
-       "ALTER TABLE buckets ADD COLUMN note TEXT NOT NULL DEFAULT '';\n"
-       "CREATE TABLE bucket_events (bucket_id INTEGER NOT NULL, at INTEGER NOT NULL);\n"
-       "INSERT INTO bucket_events SELECT id, 0 FROM buckets;"});
+  const auto migrations =
+      builtin_plus("test_bucket_notes",
+                   "ALTER TABLE buckets ADD COLUMN note TEXT NOT NULL DEFAULT '';\n"
+                   "CREATE TABLE bucket_events (bucket_id INTEGER NOT NULL, at INTEGER NOT NULL);\n"
+                   "INSERT INTO bucket_events SELECT id, 0 FROM buckets;");
+  const int latest = pyrate::schema::latest_version(migrations);
 
   SQLite::Database db(path, SQLite::OPEN_READWRITE);
   const std::vector<std::string> before = slot_rows(db);
   REQUIRE(before.size() == 3);
   CHECK(pyrate::schema::migrate(db, migrations) == 1);
-  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 2);
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == latest);
   CHECK(slot_rows(db) == before);
   CHECK(db.execAndGet("SELECT count(*) FROM buckets WHERE note = ''").getInt() == 2);
   CHECK(db.execAndGet("SELECT count(*) FROM bucket_events").getInt() == 2);
   // Migrating again finds nothing to do.
-  CHECK(pyrate::schema::migrate(db, migrations) == 2);
+  CHECK(pyrate::schema::migrate(db, migrations) == latest);
   CHECK(db.execAndGet("SELECT count(*) FROM bucket_events").getInt() == 2);
+}
+
+TEST_CASE("Schema: a version-1 file holding slots is upgraded by the bucket and keeps its limits") {
+  ScratchDir dir;
+  const std::string path = dir.file("version-1.db");
+  write_version_1_file(path);
+  SQLiteBucket a({Rate(3, 1000)}, at(path, "a"));
+  CHECK(user_version(path) == pyrate::schema::latest_version(pyrate::schema::builtin_migrations()));
+  {
+    SQLite::Database db(path, SQLite::OPEN_READONLY);
+    CHECK(db.execAndGet("SELECT count(*) FROM sqlite_schema WHERE name = 'slots_by_number'")
+              .getInt() == 1);
+  }
+  auto clock = std::make_shared<pyrate_test::FakeClock>(250);
+  a.set_clock(clock);
+  // The three slots version 1 recorded fill 3/s: the next item waits for the slot at 100.
+  const pyrate::Decision refused = a.admit(RateItem{"w", 250, 1});
+  CHECK_FALSE(refused.admitted);
+  CHECK(refused.retry_after == 100 - (250 - 1000) + 1);
+  CHECK(a.peek(0)->name == "y");
+  CHECK(a.peek(2)->name == "x");
+  CHECK(a.peek(2)->timestamp == 100);
+  CHECK(a.admit(RateItem{"w", 1101, 1}).admitted);
+  CHECK(a.count() == 4);
 }
 
 TEST_CASE("Schema: a migration that fails leaves the file as it was") {
   ScratchDir dir;
   const std::string path = dir.file("failed.db");
   write_version_1_file(path);
-  const auto migrations = builtin_plus({2, "0002_test_broken",
-                                        "CREATE TABLE half_done (x INTEGER);\n"
-                                        "INSERT INTO no_such_table VALUES (1);"});
+  const auto migrations = builtin_plus("test_broken",
+                                       "CREATE TABLE half_done (x INTEGER);\n"
+                                       "INSERT INTO no_such_table VALUES (1);");
   SQLite::Database db(path, SQLite::OPEN_READWRITE);
   const std::vector<std::string> before = slot_rows(db);
   CHECK_THROWS_AS(pyrate::schema::migrate(db, migrations), SQLite::Exception);
   CHECK(db.execAndGet("PRAGMA user_version").getInt() == 1);
   CHECK_FALSE(db.tableExists("half_done"));
+  CHECK(
+      db.execAndGet("SELECT count(*) FROM sqlite_schema WHERE name = 'slots_by_number'").getInt() ==
+      0);
   CHECK(slot_rows(db) == before);
 }
 

@@ -38,9 +38,11 @@ constexpr Millis window_start(Millis timestamp, Millis interval) noexcept {
   return saturating_sub(timestamp, interval);
 }
 
-// Wait from `timestamp` until the slot stamped `slot` leaves the window of `interval`.
+// Wait from `timestamp` until the slot stamped `slot` leaves the window of `interval`, for a
+// slot inside that window (timestamp - interval <= slot <= timestamp, exactly): slot - timestamp
+// then lies in [-interval, 0], so only the final + 1 can overflow, and it saturates.
 constexpr Millis wait_until_expired(Millis slot, Millis timestamp, Millis interval) noexcept {
-  return saturating_add(saturating_sub(slot, window_start(timestamp, interval)), 1);
+  return saturating_add(slot - timestamp + interval, 1);
 }
 
 // Decides whether `weight` (>= 0) slots stamped `timestamp` fit every rate of `rates` (sorted
@@ -92,8 +94,7 @@ Decision decide(const std::vector<Rate>& rates, Millis timestamp, std::int64_t w
     tightest_window.slots += weight;
   }
   if (tightest_window.slots > 0) {
-    decision.reset_after = saturating_add(
-        saturating_sub(saturating_add(tightest_window.oldest, rate.interval), timestamp), 1);
+    decision.reset_after = wait_until_expired(tightest_window.oldest, timestamp, rate.interval);
   }
   return decision;
 }
