@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${1:-build-shared}
-library=$(find "$build_dir/src" -maxdepth 1 -name 'libpyrate.so.*.*.*' | head -1)
+library=$(find "$build_dir/src" -maxdepth 1 -type f -name 'libpyrate.so.*.*.*' | head -1)
 [[ -n $library ]] || { echo "no libpyrate.so.X.Y.Z in $build_dir/src"; exit 1; }
 
 symbols=$(nm -D --defined-only -C "$library" | sed -E 's/^[0-9a-f]+ [A-Za-z] //') || exit 1
