@@ -3,7 +3,7 @@
 # symbol of pyrate's internal namespaces or classes, none of the SQLiteCpp it embeds.
 # Usage: scripts/check_exports.sh [BUILD_DIR]   (a build with -Ddefault_library=shared or both)
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 build_dir=${1:-build-shared}
 library=$(find "$build_dir/src" -maxdepth 1 -type f -name 'libpyrate.so.*.*.*' | head -1)
 [[ -n $library ]] || { echo "no libpyrate.so.X.Y.Z in $build_dir/src"; exit 1; }

@@ -11,7 +11,7 @@
 # non-zero when any failed.
 # Usage: scripts/check_install.sh [BUILD_DIR [CHECK...]]
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 repo=$(pwd)
 build_dir=$(realpath "${1:-build}")
 shift || true
@@ -76,12 +76,13 @@ check_pkg_config() {
 }
 
 check_cmake() {
-  cmake -S "$repo/tests/consumers/cmake" -B "$stage/cmake-build" -DCMAKE_PREFIX_PATH="$root" \
-    -DCMAKE_BUILD_TYPE=Release >"$stage/cmake.log" 2>&1 &&
-    cmake --build "$stage/cmake-build" >>"$stage/cmake.log" 2>&1 || {
+  if ! {
+    cmake -S "$repo/tests/consumers/cmake" -B "$stage/cmake-build" -DCMAKE_PREFIX_PATH="$root" \
+      -DCMAKE_BUILD_TYPE=Release && cmake --build "$stage/cmake-build"
+  } >"$stage/cmake.log" 2>&1; then
     cat "$stage/cmake.log"
     return 1
-  }
+  fi
   "$stage/cmake-build/consumer"
 }
 

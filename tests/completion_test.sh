@@ -4,7 +4,7 @@
 # Run by .ci/run; exits non-zero when a case fails.
 # Usage: tests/completion_test.sh [COMPLETION_FILE]
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 completion=${1:-src/cli/pyrate-completion.bash}
 # shellcheck source=../src/cli/pyrate-completion.bash
 source "$completion"
