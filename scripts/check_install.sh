@@ -77,8 +77,10 @@ check_pkg_config() {
 
 check_cmake() {
   if ! {
-    cmake -S "$repo/tests/consumers/cmake" -B "$stage/cmake-build" -DCMAKE_PREFIX_PATH="$root" \
-      -DCMAKE_BUILD_TYPE=Release && cmake --build "$stage/cmake-build"
+    # Ninja: setup.sh installs it, while make is only recommended by the cmake package.
+    cmake -S "$repo/tests/consumers/cmake" -B "$stage/cmake-build" -G Ninja \
+      -DCMAKE_PREFIX_PATH="$root" -DCMAKE_BUILD_TYPE=Release &&
+      cmake --build "$stage/cmake-build"
   } >"$stage/cmake.log" 2>&1; then
     cat "$stage/cmake.log"
     return 1
