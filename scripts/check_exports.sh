@@ -12,7 +12,7 @@ symbols=$(nm -D --defined-only -C "$library" | sed -E 's/^[0-9a-f]+ [A-Za-z] //'
 status=0
 
 # Internal: src/'s namespaces and the classes that live in namespace pyrate under src/.
-internal='pyrate::(core|memory|schema|sqlite|sync|detail|cli)::|pyrate::(Mutex|SlotTable|RunLog|LockObject|TemporaryDatabaseFile|TemporaryDirectory)\b|(^|[^_a-z])SQLite::'
+internal='pyrate::(core|memory|schema|sqlite|sync|detail|cli)::|pyrate::(Mutex|SlotTable|RunLog|LockObject|TemporaryDatabaseFile|TemporaryDirectory|AcquireCounters|BucketFile)\b|(^|[^_a-z])SQLite::'
 leaked=$(grep -E "$internal" <<<"$symbols")
 if [[ -n $leaked ]]; then
   echo "internal symbols exported by $library:"
@@ -23,7 +23,8 @@ fi
 # A sample of the public API, functions and the type information of classes.
 for wanted in 'pyrate::Limiter::acquire(' 'pyrate::SQLiteBucket::SQLiteBucket(' \
   'pyrate::InMemoryBucket::admit(' 'pyrate::validate_rate_list(' 'pyrate::http_headers' \
-  'pyrate::InterprocessLock::lock()' 'typeinfo for pyrate::StorageError' \
+  'pyrate::InterprocessLock::lock()' 'pyrate::per_name_sqlite_factory(' \
+  'pyrate::PerNameBucketFactory::get(' 'typeinfo for pyrate::StorageError' \
   'typeinfo for pyrate::AbstractBucket' 'typeinfo for pyrate::Clock'; do
   grep -qF "$wanted" <<<"$symbols" || { echo "not exported: $wanted"; status=1; }
 done

@@ -1,6 +1,7 @@
 // Routing items to buckets, and scheduling their leaks.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string_view>
 #include <utility>
@@ -48,10 +49,10 @@ class PYRATE_EXPORT BucketFactory {
   void schedule_leak(std::shared_ptr<AbstractBucket> bucket);
 
   // Stops leaking `bucket`; true if it was scheduled. The bucket stays open.
-  bool dispose(const AbstractBucket& bucket);
+  virtual bool dispose(const AbstractBucket& bucket);
 
   // The buckets scheduled and not disposed.
-  std::vector<std::shared_ptr<AbstractBucket>> get_buckets() const;
+  virtual std::vector<std::shared_ptr<AbstractBucket>> get_buckets() const;
 
   // Milliseconds between leaks; default 10'000.
   Millis leak_interval() const;
@@ -60,6 +61,13 @@ class PYRATE_EXPORT BucketFactory {
 
   // Stops leaking and closes every scheduled bucket. Idempotent.
   virtual void close();
+
+ protected:
+  // Runs `sweep` on the leaker's thread every leak_interval(), after the scheduled buckets,
+  // and starts the thread; for factories that leak their buckets themselves.
+  void schedule_sweep(std::function<void()> sweep);
+  // Stops the leaker's thread, sweep included; it is not restarted.
+  void stop_leaking();
 
  private:
   Leaker leaker_;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -18,7 +19,8 @@ namespace pyrate {
 // An exception from a bucket's leak(), std or not, is caught and reported on stderr once per
 // bucket; it stops neither the other buckets nor the thread. Once every bucket has been
 // deregistered the thread ends by itself; start() after a new registration starts it again.
-// All methods are thread-safe.
+// A sweep (set_sweep) runs on the same thread after the buckets, for factories that leak many
+// buckets at once. All methods are thread-safe.
 class PYRATE_EXPORT Leaker {
  public:
   // Throws std::invalid_argument unless `leak_interval` (milliseconds) is > 0.
@@ -36,7 +38,12 @@ class PYRATE_EXPORT Leaker {
   // Removes `bucket`; true if it was registered. A leak of it already under way completes.
   bool deregister(const AbstractBucket& bucket);
 
-  // Starts the thread when it is not running and a bucket is registered.
+  // Runs `sweep` every interval after the registered buckets' leaks, until replaced; nullptr
+  // removes it. An exception from it is reported on stderr once. The thread runs while a
+  // bucket is registered or a sweep is set.
+  void set_sweep(std::function<void()> sweep);
+
+  // Starts the thread when it is not running and a bucket is registered or a sweep is set.
   void start();
 
   // True while the thread runs.
@@ -57,11 +64,15 @@ class PYRATE_EXPORT Leaker {
  private:
   void run();
   void leak_all(const std::vector<std::shared_ptr<AbstractBucket>>& buckets);
+  void run_sweep(const std::function<void()>& sweep);
+  bool has_work() const { return !buckets_.empty() || sweep_ != nullptr; }
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::vector<std::shared_ptr<AbstractBucket>> buckets_;
   std::unordered_set<const AbstractBucket*> reported_;  // buckets whose failure was reported
+  std::function<void()> sweep_;
+  bool sweep_reported_ = false;  // the sweep's failure was reported
   Millis leak_interval_;
   std::thread thread_;
   bool running_ = false;   // the thread is in run()

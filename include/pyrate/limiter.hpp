@@ -21,6 +21,10 @@
 
 namespace pyrate {
 
+namespace limiter {
+class AcquireCounters;
+}
+
 struct PYRATE_EXPORT AcquireOptions {
   // Slots to take; 0 is admitted at once. Default 1.
   std::int64_t weight = 1;
@@ -107,7 +111,6 @@ class PYRATE_EXPORT Limiter {
   void close();
 
  private:
-  class Counters;
   void acquire_or_throw(std::string_view name, std::int64_t weight);
   Decision acquire_from(AbstractBucket& bucket, RateItem& item, std::string_view name,
                         const AcquireOptions& options);
@@ -117,7 +120,7 @@ class PYRATE_EXPORT Limiter {
 
   std::shared_ptr<BucketFactory> factory_;
   Millis buffer_ms_;
-  std::unique_ptr<Counters> counters_;
+  std::unique_ptr<limiter::AcquireCounters> counters_;
   std::atomic<bool> has_listener_{false};
   std::atomic<std::shared_ptr<AcquireListener>> listener_;
   std::atomic<bool> listener_failed_{false};

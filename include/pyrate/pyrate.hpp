@@ -12,6 +12,7 @@
 #include "pyrate/leaker.hpp"
 #include "pyrate/limiter.hpp"
 #include "pyrate/limiter_lock.hpp"
+#include "pyrate/per_name_bucket_factory.hpp"
 #include "pyrate/rate.hpp"
 #include "pyrate/sqlite_bucket.hpp"
 #include "pyrate/version.hpp"

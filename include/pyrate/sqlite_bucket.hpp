@@ -11,6 +11,8 @@
 
 namespace pyrate {
 
+class BucketFile;
+
 // How much a commit waits for the disk (PRAGMA synchronous, in WAL mode). At every level a
 // process killed at any instant loses no admission that put() reported; the level decides
 // what an OS crash or power loss may lose.
@@ -47,7 +49,8 @@ struct PYRATE_EXPORT SQLiteOptions {
 // newest slot put it until the clock catches up. (A step forwards frees the windows early,
 // as it would for any clock-based limit.)
 //
-// Every call is one SQLite transaction on the bucket's own connection: put() holds the file's
+// Every call is one SQLite transaction on the connection of the bucket's file (shared with the
+// other buckets this process opened in it through per_name_sqlite_factory): put() holds the file's
 // write lock from reading the window to committing the new slot, so processes sharing a
 // bucket never both take its last slot. A put() that returns true has committed its slot;
 // one that fails throws StorageError and has recorded nothing.
@@ -57,7 +60,7 @@ struct PYRATE_EXPORT SQLiteOptions {
 // adds one seek per full rate for its wait. peek takes two seeks. An item of any weight is one
 // row; leak takes O(removed).
 //
-// Thread-safe: calls on one bucket are serialised.
+// Thread-safe: calls on the buckets of one connection are serialised.
 class PYRATE_EXPORT SQLiteBucket final : public AbstractBucket {
  public:
   // Opens (creating if needed) the database and the bucket, migrating an older schema, and
@@ -69,6 +72,11 @@ class PYRATE_EXPORT SQLiteBucket final : public AbstractBucket {
   // the path and the cause, when the file cannot be opened, created or written, or is not a
   // database.
   SQLiteBucket(std::vector<Rate> rates, SQLiteOptions options = {});
+  // The bucket `bucket` in `file`, a database this process already has open for other buckets:
+  // they share its connection, statements and inter-process lock (see per_name_sqlite_factory,
+  // which makes these). Throws std::invalid_argument for an invalid rate list, StorageError
+  // when the bucket cannot be registered in the file.
+  SQLiteBucket(std::vector<Rate> rates, std::shared_ptr<BucketFile> file, std::string bucket);
   ~SQLiteBucket() override;
 
   // The absolute path of the database file actually used; ":memory:" for a private one.
@@ -94,8 +102,9 @@ class PYRATE_EXPORT SQLiteBucket final : public AbstractBucket {
   std::int64_t count() override;
   std::optional<RateItem> peek(std::int64_t index) override;
   LimiterLock* limiter_lock() override;
-  // Closes the database (deleting a temporary file, with the files SQLite keeps beside it).
-  // Idempotent; never throws. db_path() and limiter_lock() stay valid until destruction.
+  // Closes the database, unless other buckets share it (deleting a temporary file, with the
+  // files SQLite keeps beside it). Idempotent; never throws. db_path() and limiter_lock() stay
+  // valid until destruction.
   void close() override;
 
  private:

@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/rate_list.hpp"
 #include "core/sliding_window.hpp"
 
 namespace pyrate {
@@ -42,14 +43,23 @@ class PeekedSlots {
 
 }  // namespace
 
-AbstractBucket::AbstractBucket(std::vector<Rate> rates) : rates_(std::move(rates)) {
-  std::stable_sort(rates_.begin(), rates_.end(),
+namespace core {
+
+std::vector<Rate> sorted_rate_list(std::vector<Rate> rates) {
+  std::stable_sort(rates.begin(), rates.end(),
                    [](const Rate& a, const Rate& b) { return a.interval < b.interval; });
-  if (!validate_rate_list(rates_)) {
+  if (!validate_rate_list(rates)) {
     throw std::invalid_argument(
-        "invalid rate list " + to_string(rates_) +
+        "invalid rate list " + to_string(rates) +
         ": intervals and limits must strictly increase and limit/interval must not increase");
   }
+  return rates;
+}
+
+}  // namespace core
+
+AbstractBucket::AbstractBucket(std::vector<Rate> rates)
+    : rates_(core::sorted_rate_list(std::move(rates))) {
   set_clock(std::make_shared<MonotonicClock>());
 }
 

@@ -23,6 +23,16 @@ Millis BucketFactory::leak_interval() const { return leaker_.leak_interval(); }
 
 void BucketFactory::set_leak_interval(Millis interval) { leaker_.set_leak_interval(interval); }
 
+void BucketFactory::schedule_sweep(std::function<void()> sweep) {
+  leaker_.set_sweep(std::move(sweep));
+  leaker_.start();
+}
+
+void BucketFactory::stop_leaking() {
+  leaker_.set_sweep(nullptr);
+  leaker_.close();
+}
+
 void BucketFactory::close() {
   leaker_.close();
   for (const auto& bucket : leaker_.buckets()) bucket->close();

@@ -57,9 +57,15 @@ bool Leaker::deregister(const AbstractBucket& bucket) {
   return true;
 }
 
+void Leaker::set_sweep(std::function<void()> sweep) {
+  std::lock_guard lock(mutex_);
+  sweep_ = std::move(sweep);
+  sweep_reported_ = false;
+}
+
 void Leaker::start() {
   std::unique_lock lock(mutex_);
-  if (running_ || buckets_.empty()) return;
+  if (running_ || !has_work()) return;
   // A thread that ended by itself cleared running_ under the lock and takes it no more, so
   // joining it here cannot deadlock.
   if (thread_.joinable()) thread_.join();
@@ -108,11 +114,13 @@ void Leaker::run() {
   while (true) {
     const auto wake_at = wake_time(leak_interval_);
     wake_.wait_until(lock, wake_at, [this] { return stopping_; });
-    if (stopping_ || buckets_.empty()) break;
+    if (stopping_ || !has_work()) break;
     std::vector<std::shared_ptr<AbstractBucket>> snapshot = buckets_;
+    const std::function<void()> sweep = sweep_;
     lock.unlock();
     leak_all(snapshot);
     snapshot.clear();
+    if (sweep) run_sweep(sweep);
     lock.lock();
   }
   running_ = false;
@@ -136,6 +144,23 @@ void Leaker::leak_all(const std::vector<std::shared_ptr<AbstractBucket>>& bucket
       std::cerr << "pyrate-leaker: leaking a bucket failed (reported once per bucket): " << failure
                 << '\n';
     }
+  }
+}
+
+void Leaker::run_sweep(const std::function<void()>& sweep) {
+  std::string failure;
+  try {
+    sweep();
+    return;
+  } catch (const std::exception& e) {
+    failure = e.what();
+  } catch (...) {
+    failure = "an exception that is not a std::exception";
+  }
+  std::lock_guard lock(mutex_);
+  if (!sweep_reported_) {
+    sweep_reported_ = true;
+    std::cerr << "pyrate-leaker: a sweep failed (reported once): " << failure << '\n';
   }
 }
 

@@ -1,13 +1,13 @@
 #include "pyrate/limiter.hpp"
 
 #include <algorithm>
-#include <array>
 #include <iostream>
 #include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
 
+#include "limiter/acquire_counters.hpp"
 #include "pyrate/in_memory_bucket.hpp"
 #include "pyrate/sqlite_bucket.hpp"
 
@@ -50,54 +50,10 @@ Decision timed_out() { return Decision{}; }
 
 }  // namespace
 
-// The counters behind stats(): relaxed atomics in shards, one cache line each, so that
-// threads counting at once mostly write lines of their own.
-class Limiter::Counters {
- public:
-  void admitted() { shard().admitted.fetch_add(1, std::memory_order_relaxed); }
-  void refused() { shard().refused.fetch_add(1, std::memory_order_relaxed); }
-  void error() { shard().errors.fetch_add(1, std::memory_order_relaxed); }
-  void waited(Millis ms) {
-    Shard& own = shard();
-    own.waits.fetch_add(1, std::memory_order_relaxed);
-    own.waited_ms.fetch_add(ms, std::memory_order_relaxed);
-  }
-
-  LimiterStats sum() const {
-    LimiterStats stats;
-    for (const Shard& s : shards_) {
-      stats.admitted += s.admitted.load(std::memory_order_relaxed);
-      stats.refused += s.refused.load(std::memory_order_relaxed);
-      stats.waits += s.waits.load(std::memory_order_relaxed);
-      stats.errors += s.errors.load(std::memory_order_relaxed);
-      stats.waited_ms += s.waited_ms.load(std::memory_order_relaxed);
-    }
-    return stats;
-  }
-
- private:
-  struct alignas(64) Shard {
-    std::atomic<std::int64_t> admitted{0};
-    std::atomic<std::int64_t> refused{0};
-    std::atomic<std::int64_t> waits{0};
-    std::atomic<std::int64_t> errors{0};
-    std::atomic<Millis> waited_ms{0};
-  };
-  static constexpr std::size_t kShards = 16;
-
-  // Threads take shards in the order they first count, in any Limiter.
-  Shard& shard() {
-    static std::atomic<std::size_t> next_thread{0};
-    thread_local const std::size_t index =
-        next_thread.fetch_add(1, std::memory_order_relaxed) % kShards;
-    return shards_[index];
-  }
-
-  std::array<Shard, kShards> shards_;
-};
-
 Limiter::Limiter(std::shared_ptr<BucketFactory> factory, Millis buffer_ms)
-    : factory_(std::move(factory)), buffer_ms_(buffer_ms), counters_(std::make_unique<Counters>()) {
+    : factory_(std::move(factory)),
+      buffer_ms_(buffer_ms),
+      counters_(std::make_unique<limiter::AcquireCounters>()) {
   if (!factory_) throw std::invalid_argument("Limiter: factory must not be null");
   if (buffer_ms_ < 0) {
     throw std::invalid_argument("Limiter: buffer_ms must not be negative, got " +
@@ -122,8 +78,12 @@ bool Limiter::try_acquire(std::string_view name, const AcquireOptions& options) 
 
 Decision Limiter::acquire(std::string_view name, const AcquireOptions& options) {
   check_options(options);
-  if (options.weight == 0) return Decision{.admitted = true};
-  RateItem item{std::string(name), 0, options.weight};
+  if (options.weight == 0) {
+    Decision nothing_to_take;
+    nothing_to_take.admitted = true;
+    return nothing_to_take;
+  }
+  RateItem item;
   try {
     item = factory_->wrap_item(name, options.weight);
     AbstractBucket* sole = factory_->sole_bucket();
@@ -154,6 +114,7 @@ Decision Limiter::acquire(std::string_view name, const AcquireOptions& options) 
     counters_->error();
     if (has_listener_.load(std::memory_order_acquire)) {
       if (const auto listener = listener_.load()) {
+        if (item.name.empty()) item = RateItem{std::string(name), 0, options.weight};
         const std::exception_ptr error = std::current_exception();
         notify(*listener, [&](AcquireListener& l) { l.on_error(item, error); });
       }

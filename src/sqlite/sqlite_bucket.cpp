@@ -3,91 +3,52 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "core/rate_list.hpp"
 #include "core/sliding_window.hpp"
 #include "pyrate/errors.hpp"
 #include "pyrate/interprocess_lock.hpp"
+#include "pyrate/per_name_bucket_factory.hpp"
+#include "sqlite/bucket_file.hpp"
 #include "sqlite/sqlite_database.hpp"
 #include "sqlite/sqlite_schema.hpp"
 #include "sqlite/sqlite_slot_table.hpp"
 
 namespace pyrate {
-namespace {
-
-SQLiteOptions checked(SQLiteOptions options) {
-  if (options.multiprocess && options.db_path == kMemoryPath) {
-    throw std::invalid_argument(
-        "an in-memory database (\":memory:\") is private to its connection: it cannot be "
-        "shared with other processes (multiprocess = true)");
-  }
-  if (options.durability != Durability::Off && options.durability != Durability::Normal &&
-      options.durability != Durability::Full) {
-    throw std::invalid_argument("unknown Durability " +
-                                std::to_string(static_cast<int>(options.durability)));
-  }
-  if (options.busy_timeout.count() < 0) {
-    throw std::invalid_argument("busy_timeout must not be negative, got " +
-                                std::to_string(options.busy_timeout.count()) + " ms");
-  }
-  return options;
-}
-
-}  // namespace
 
 struct SQLiteBucket::Impl {
-  Impl(const std::vector<Rate>& rates, SQLiteOptions options);
+  Impl(const std::vector<Rate>& rates, std::shared_ptr<BucketFile> shared_file, std::string key)
+      : name(std::move(key)),
+        path(shared_file->path()),
+        interprocess_lock(shared_file->interprocess_lock()),
+        id(shared_file->with_slots(
+            "open", [&](SlotTable& slots) { return slots.register_bucket(name, rates); })),
+        file(std::move(shared_file)) {}
 
-  // Runs `operation` on the slots, turning SQLite's failures into StorageError.
+  // Runs `operation(slots, id)` on the file; throws std::logic_error naming `what` once
+  // closed.
   template <class Operation>
-  auto on_slots(const char* name, Operation operation) {
-    try {
-      return operation(*slots);
-    } catch (const SQLite::Exception& error) {
-      throw storage_error(path, name, error);
-    }
+  auto on_slots(const char* what, Operation operation) {
+    std::lock_guard lock(mutex);
+    if (!file) throw std::logic_error(std::string(what) + ": the bucket is closed");
+    return file->with_slots(what, [&](SlotTable& slots) { return operation(slots, id); });
   }
 
-  // Releases the database, deleting a temporary file and the name of its lock object (mapped
-  // locks stay valid for any thread still holding them). Never throws.
-  void close() noexcept {
-    slots.reset();
-    db.reset();
-    if (temporary_file && interprocess_lock) {
-      try {
-        InterprocessLock::remove(path);
-      } catch (const StorageError&) {
-        // The file is gone already, and with it any way to name its lock object.
-      }
-    }
-    temporary_file.reset();
-  }
-
-  std::mutex mutex;  // serialises every use of the connection
   const std::string name;
-  std::optional<TemporaryDatabaseFile> temporary_file;
   const std::string path;
-  std::unique_ptr<SQLite::Database> db;
-  std::unique_ptr<SlotTable> slots;
-  std::unique_ptr<InterprocessLock> interprocess_lock;
+  const std::shared_ptr<InterprocessLock> interprocess_lock;
+  const std::int64_t id;
+  std::mutex mutex;                  // guards file
+  std::shared_ptr<BucketFile> file;  // null once closed
 };
 
-SQLiteBucket::Impl::Impl(const std::vector<Rate>& rates, SQLiteOptions options)
-    : name(std::move(options.bucket)),
-      temporary_file(options.db_path.empty() ? std::make_optional<TemporaryDatabaseFile>()
-                                             : std::nullopt),
-      path(temporary_file ? temporary_file->path() : absolute_database_path(options.db_path)),
-      db(open_bucket_database(path, options.durability, options.busy_timeout,
-                              schema::builtin_migrations())) {
-  try {
-    slots = std::make_unique<SlotTable>(*db, name, rates);
-  } catch (const SQLite::Exception& error) {
-    throw storage_error(path, "open", error);
-  }
-  if (options.multiprocess) interprocess_lock = std::make_unique<InterprocessLock>(path);
-}
-
 SQLiteBucket::SQLiteBucket(std::vector<Rate> rates, SQLiteOptions options)
+    : SQLiteBucket(std::move(rates), std::make_shared<BucketFile>(options),
+                   std::move(options.bucket)) {}
+
+SQLiteBucket::SQLiteBucket(std::vector<Rate> rates, std::shared_ptr<BucketFile> file,
+                           std::string bucket)
     : AbstractBucket(std::move(rates)),
-      impl_(std::make_unique<Impl>(this->rates(), checked(std::move(options)))) {
+      impl_(std::make_unique<Impl>(this->rates(), std::move(file), std::move(bucket))) {
   set_clock(std::make_shared<SystemClock>());
 }
 
@@ -101,68 +62,87 @@ bool SQLiteBucket::put(const RateItem& item) { return admit(item).admitted; }
 
 Decision SQLiteBucket::admit(const RateItem& item) {
   check_weight(item);
-  std::lock_guard lock(impl_->mutex);
   throw_if_closed("put");
-  if (item.weight == 0) {
-    return impl_->on_slots("put",
-                           [&](SlotTable& slots) { return slots.decide(item, rates(), false); });
-  }
-  Decision decision =
-      impl_->on_slots("put", [&](SlotTable& slots) { return slots.decide(item, rates(), true); });
-  set_failing_rate(decision.failing_rate);
+  const bool record = item.weight > 0;
+  Decision decision = impl_->on_slots("put", [&](SlotTable& slots, std::int64_t id) {
+    return slots.decide(id, item, rates(), record);
+  });
+  if (record) set_failing_rate(decision.failing_rate);
   return decision;
 }
 
 Millis SQLiteBucket::waiting(const RateItem& item) {
   check_weight(item);
-  std::lock_guard lock(impl_->mutex);
   throw_if_closed("waiting");
-  return impl_->on_slots(
-      "waiting", [&](SlotTable& slots) { return slots.decide(item, rates(), false).retry_after; });
+  return impl_->on_slots("waiting", [&](SlotTable& slots, std::int64_t id) {
+    return slots.decide(id, item, rates(), false).retry_after;
+  });
 }
 
 std::int64_t SQLiteBucket::leak(std::optional<Millis> current_timestamp) {
   if (closed()) return 0;
   const Millis now_ms = current_timestamp ? *current_timestamp : now();
   const Millis cutoff = core::window_start(now_ms, rates().back().interval);
-  std::lock_guard lock(impl_->mutex);
-  if (closed()) return 0;
-  return impl_->on_slots("leak", [&](SlotTable& slots) { return slots.remove_before(cutoff); });
+  try {
+    return impl_->on_slots(
+        "leak", [&](SlotTable& slots, std::int64_t id) { return slots.remove_before(id, cutoff); });
+  } catch (const std::logic_error&) {
+    return 0;  // closed meanwhile
+  }
 }
 
 void SQLiteBucket::flush() {
-  std::lock_guard lock(impl_->mutex);
   throw_if_closed("flush");
-  impl_->on_slots("flush", [](SlotTable& slots) { slots.clear(); });
+  impl_->on_slots("flush", [](SlotTable& slots, std::int64_t id) { slots.clear(id); });
   set_failing_rate(std::nullopt);
 }
 
 std::int64_t SQLiteBucket::count() {
-  std::lock_guard lock(impl_->mutex);
   throw_if_closed("count");
-  return impl_->on_slots("count", [](SlotTable& slots) { return slots.count(); });
+  return impl_->on_slots("count",
+                         [](SlotTable& slots, std::int64_t id) { return slots.count(id); });
 }
 
 std::int64_t SQLiteBucket::count_since(Millis timestamp) {
-  std::lock_guard lock(impl_->mutex);
   throw_if_closed("count_since");
-  return impl_->on_slots("count_since",
-                         [&](SlotTable& slots) { return slots.count_since(timestamp); });
+  return impl_->on_slots("count_since", [&](SlotTable& slots, std::int64_t id) {
+    return slots.count_since(id, timestamp);
+  });
 }
 
 std::optional<RateItem> SQLiteBucket::peek(std::int64_t index) {
-  std::lock_guard lock(impl_->mutex);
   throw_if_closed("peek");
   if (index < 0) return std::nullopt;
-  return impl_->on_slots("peek", [&](SlotTable& slots) { return slots.peek(index); });
+  return impl_->on_slots("peek",
+                         [&](SlotTable& slots, std::int64_t id) { return slots.peek(id, index); });
 }
 
 LimiterLock* SQLiteBucket::limiter_lock() { return impl_->interprocess_lock.get(); }
 
 void SQLiteBucket::close() {
-  std::lock_guard lock(impl_->mutex);
-  impl_->close();
+  std::shared_ptr<BucketFile> released;  // closed, when it is the last user, outside the lock
+  {
+    std::lock_guard lock(impl_->mutex);
+    released = std::move(impl_->file);
+  }
   AbstractBucket::close();
+}
+
+std::shared_ptr<PerNameBucketFactory> per_name_sqlite_factory(std::vector<Rate> rates,
+                                                              SQLiteOptions options) {
+  rates = core::sorted_rate_list(std::move(rates));
+  auto file = std::make_shared<BucketFile>(options);
+  const std::string prefix = options.bucket + "/";
+  const Millis widest = rates.back().interval;
+  auto make = [file, rates, prefix](std::string_view name) -> std::shared_ptr<AbstractBucket> {
+    return std::make_shared<SQLiteBucket>(rates, file, prefix + std::string(name));
+  };
+  auto leak_file = [file, prefix, widest, clock = std::make_shared<SystemClock>()] {
+    const Millis cutoff = core::window_start(clock->now(), widest);
+    return file->with_slots(
+        "leak", [&](SlotTable& slots) { return slots.remove_before_in_prefix(prefix, cutoff); });
+  };
+  return std::make_shared<PerNameBucketFactory>(std::move(make), std::move(leak_file));
 }
 
 std::vector<StoredBucket> list_sqlite_buckets(const std::string& db_path) {

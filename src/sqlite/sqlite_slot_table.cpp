@@ -40,6 +40,10 @@ constexpr const char* kCountSinceSql =
     "        ORDER BY timestamp DESC, start_seq DESC LIMIT 1)"
     "     - (SELECT start_seq FROM slots WHERE bucket_id = ?1 AND timestamp >= ?2 "
     "        ORDER BY timestamp, start_seq LIMIT 1)";
+constexpr const char* kRemoveBeforeInRangeSql =
+    "DELETE FROM slots WHERE bucket_id IN (SELECT id FROM buckets WHERE name >= ?1 AND name < ?2) "
+    "AND timestamp < ?3 RETURNING weight";
+constexpr const char* kFindBucketSql = "SELECT id, rates FROM buckets WHERE name = ?1";
 constexpr const char* kRegisterBucketSql =
     "INSERT INTO buckets (name, rates) VALUES (?1, ?2) "
     "ON CONFLICT (name) DO UPDATE SET rates = excluded.rates RETURNING id";
@@ -79,17 +83,6 @@ void bind_bytes(SQLite::Statement& statement, int index, std::string_view bytes)
 std::string column_bytes(const SQLite::Column& column) {
   const auto* data = static_cast<const char*>(column.getBlob());
   return data ? std::string(data, static_cast<std::size_t>(column.getBytes())) : std::string();
-}
-
-std::int64_t register_bucket(SQLite::Database& db, const std::string& name,
-                             const std::vector<Rate>& rates) {
-  SQLite::Statement statement(db, kRegisterBucketSql);
-  bind_bytes(statement, 1, name);
-  statement.bind(2, schema::encode_rates(rates));
-  statement.executeStep();
-  const std::int64_t id = statement.getColumn(0).getInt64();
-  statement.executeStep();  // completes the statement, committing the upsert
-  return id;
 }
 
 // A transaction opened by `begin` and rolled back unless committed. Writers begin with
@@ -152,7 +145,7 @@ class SlotTable::Windows {
   const std::int64_t end_;
 };
 
-SlotTable::SlotTable(SQLite::Database& db, const std::string& name, const std::vector<Rate>& rates)
+SlotTable::SlotTable(SQLite::Database& db)
     : db_(db),
       begin_read_(db, "BEGIN"),
       begin_write_(db, "BEGIN IMMEDIATE"),
@@ -165,12 +158,36 @@ SlotTable::SlotTable(SQLite::Database& db, const std::string& name, const std::v
       remove_before_(db, kRemoveBeforeSql),
       clear_(db, kClearSql),
       count_(db, kCountSql),
-      count_since_(db, kCountSinceSql) {
-  const std::int64_t bucket_id = register_bucket(db, name, rates);
+      count_since_(db, kCountSinceSql),
+      remove_before_in_range_(db, kRemoveBeforeInRangeSql),
+      find_bucket_(db, kFindBucketSql),
+      register_bucket_(db, kRegisterBucketSql) {}
+
+void SlotTable::use_bucket(std::int64_t bucket) {
+  if (bound_bucket_ == bucket) return;
   for (SQLite::Statement* statement : {&newest_, &first_at_or_after_, &row_holding_, &insert_,
                                        &remove_before_, &clear_, &count_, &count_since_}) {
-    statement->bind(1, bucket_id);
+    statement->bind(1, bucket);
   }
+  bound_bucket_ = bucket;
+}
+
+std::int64_t SlotTable::register_bucket(const std::string& name, const std::vector<Rate>& rates) {
+  const std::string encoded = schema::encode_rates(rates);
+  {
+    ResetOnExit reset(find_bucket_);
+    bind_bytes(find_bucket_, 1, name);
+    if (find_bucket_.executeStep() && find_bucket_.getColumn(1).getString() == encoded) {
+      return find_bucket_.getColumn(0).getInt64();
+    }
+  }
+  ResetOnExit reset(register_bucket_);
+  bind_bytes(register_bucket_, 1, name);
+  register_bucket_.bind(2, encoded);
+  register_bucket_.executeStep();
+  const std::int64_t id = register_bucket_.getColumn(0).getInt64();
+  register_bucket_.executeStep();  // completes the statement, committing the upsert
+  return id;
 }
 
 std::optional<SlotTable::Row> SlotTable::newest() {
@@ -180,7 +197,9 @@ std::optional<SlotTable::Row> SlotTable::newest() {
              newest_.getColumn(2).getInt64()};
 }
 
-Decision SlotTable::decide(const RateItem& item, const std::vector<Rate>& rates, bool record) {
+Decision SlotTable::decide(std::int64_t bucket, const RateItem& item,
+                           const std::vector<Rate>& rates, bool record) {
+  use_bucket(bucket);
   Transaction transaction(db_, record ? begin_write_ : begin_read_, commit_, rollback_);
   const std::optional<Row> last = newest();
   const std::int64_t end = last ? last->end : 0;
@@ -205,7 +224,8 @@ Decision SlotTable::decide(const RateItem& item, const std::vector<Rate>& rates,
   return decision;
 }
 
-std::int64_t SlotTable::remove_before(Millis cutoff) {
+std::int64_t SlotTable::remove_before(std::int64_t bucket, Millis cutoff) {
+  use_bucket(bucket);
   ResetOnExit reset(remove_before_);
   remove_before_.bind(2, cutoff);
   std::int64_t removed = 0;
@@ -213,16 +233,40 @@ std::int64_t SlotTable::remove_before(Millis cutoff) {
   return removed;
 }
 
-void SlotTable::clear() { run(clear_); }
+std::int64_t SlotTable::remove_before_in_prefix(std::string_view prefix, Millis cutoff) {
+  ResetOnExit reset(remove_before_in_range_);
+  // Every name that starts with `prefix` lies in [prefix, end): end is the prefix with its
+  // last byte one higher.
+  std::string end(prefix);
+  end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
+  bind_bytes(remove_before_in_range_, 1, prefix);
+  bind_bytes(remove_before_in_range_, 2, end);
+  remove_before_in_range_.bind(3, cutoff);
+  std::int64_t removed = 0;
+  while (remove_before_in_range_.executeStep()) {
+    removed += remove_before_in_range_.getColumn(0).getInt64();
+  }
+  return removed;
+}
 
-std::int64_t SlotTable::count() { return single_integer(count_, 0); }
+void SlotTable::clear(std::int64_t bucket) {
+  use_bucket(bucket);
+  run(clear_);
+}
 
-std::int64_t SlotTable::count_since(Millis timestamp) {
+std::int64_t SlotTable::count(std::int64_t bucket) {
+  use_bucket(bucket);
+  return single_integer(count_, 0);
+}
+
+std::int64_t SlotTable::count_since(std::int64_t bucket, Millis timestamp) {
+  use_bucket(bucket);
   count_since_.bind(2, timestamp);
   return single_integer(count_since_, 0);
 }
 
-std::optional<RateItem> SlotTable::peek(std::int64_t index) {
+std::optional<RateItem> SlotTable::peek(std::int64_t bucket, std::int64_t index) {
+  use_bucket(bucket);
   Transaction snapshot(db_, begin_read_, commit_, rollback_);
   const std::optional<Row> last = newest();
   if (!last || index > last->end - 1) return std::nullopt;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pyrate/bucket.hpp"
@@ -14,39 +15,49 @@
 
 namespace pyrate {
 
-// One bucket's rows in the `slots` table (see migrations/0001_create_buckets_and_slots.sql).
-// Every operation is one SQLite transaction, so that it sees, and leaves, the bucket whole even
-// when other connections (in this process or others) use it at the same time.
+// The buckets' rows in the `slots` table (see migrations/), reached through statements
+// prepared once per connection and shared by every bucket of the file: each operation names
+// its bucket by the id register() gave it. Every operation is one SQLite transaction, so that
+// it sees, and leaves, the bucket whole even when other connections (in this process or
+// others) use it at the same time.
 // Not thread-safe: one SlotTable per connection, called by one thread at a time.
 // Throws SQLite::Exception when SQLite fails; a failed operation changes nothing.
 class SlotTable {
  public:
-  // Registers the bucket `name` in the file (adding it if new) with `rates` as its rate list,
-  // and prepares the statements. `db` must outlive the table.
-  SlotTable(SQLite::Database& db, const std::string& name, const std::vector<Rate>& rates);
+  // Prepares the statements. `db` must outlive the table.
+  explicit SlotTable(SQLite::Database& db);
+
+  // The id of the bucket `name`, added to the file if new, with `rates` recorded as its rate
+  // list (written only when it changed).
+  std::int64_t register_bucket(const std::string& name, const std::vector<Rate>& rates);
 
   // The decision on `item` (weight > 0) against `rates`, made by core::decide from one look
   // at the bucket with the item stamped no earlier than the newest slot. With `record`, the
   // look is a write transaction and an admitted item's slots are recorded with that stamp,
   // committed when this returns. Throws std::overflow_error, recording nothing, when the
   // bucket's slot numbers would pass 2^63 - 1 (they start again once it is leaked empty).
-  Decision decide(const RateItem& item, const std::vector<Rate>& rates, bool record);
+  Decision decide(std::int64_t bucket, const RateItem& item, const std::vector<Rate>& rates,
+                  bool record);
 
   // Removes the slots stamped before `cutoff`; returns how many.
-  std::int64_t remove_before(Millis cutoff);
+  std::int64_t remove_before(std::int64_t bucket, Millis cutoff);
+
+  // Removes the slots stamped before `cutoff` of every bucket whose name starts with `prefix`
+  // (one statement); returns how many. `prefix` must end with a byte below 0xff.
+  std::int64_t remove_before_in_prefix(std::string_view prefix, Millis cutoff);
 
   // Removes every slot.
-  void clear();
+  void clear(std::int64_t bucket);
 
   // The slots held.
-  std::int64_t count();
+  std::int64_t count(std::int64_t bucket);
 
   // The slots stamped at or after `timestamp`.
-  std::int64_t count_since(Millis timestamp);
+  std::int64_t count_since(std::int64_t bucket, Millis timestamp);
 
   // The slot at `index` (>= 0) counting from the newest, or nullopt past the oldest. Two index
   // seeks.
-  std::optional<RateItem> peek(std::int64_t index);
+  std::optional<RateItem> peek(std::int64_t bucket, std::int64_t index);
 
  private:
   // A row's first slot number, one past its last, and its timestamp.
@@ -59,6 +70,9 @@ class SlotTable {
   std::optional<Row> newest();
 
   class Windows;
+
+  // Binds `bucket` to every statement that names one, unless it is bound already.
+  void use_bucket(std::int64_t bucket);
 
   SQLite::Database& db_;
   SQLite::Statement begin_read_;
@@ -73,6 +87,10 @@ class SlotTable {
   SQLite::Statement clear_;
   SQLite::Statement count_;
   SQLite::Statement count_since_;
+  SQLite::Statement remove_before_in_range_;
+  SQLite::Statement find_bucket_;
+  SQLite::Statement register_bucket_;
+  std::optional<std::int64_t> bound_bucket_;
 };
 
 }  // namespace pyrate
