@@ -9,10 +9,14 @@
 // Mark every class and every non-inline, non-template function of the public headers:
 //   class PYRATE_EXPORT Limiter { ... };
 //   PYRATE_EXPORT bool validate_rate_list(const std::vector<Rate>& rates);
+// PYRATE_NO_EXPORT keeps a member of an exported class out of the table: one that only the
+// library can call, because it takes an internal type.
 #pragma once
 
 #if defined(__GNUC__) || defined(__clang__)
 #define PYRATE_EXPORT __attribute__((visibility("default")))
+#define PYRATE_NO_EXPORT __attribute__((visibility("hidden")))
 #else
 #define PYRATE_EXPORT
+#define PYRATE_NO_EXPORT
 #endif

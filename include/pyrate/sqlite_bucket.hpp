@@ -76,7 +76,8 @@ class PYRATE_EXPORT SQLiteBucket final : public AbstractBucket {
   // they share its connection, statements and inter-process lock (see per_name_sqlite_factory,
   // which makes these). Throws std::invalid_argument for an invalid rate list, StorageError
   // when the bucket cannot be registered in the file.
-  SQLiteBucket(std::vector<Rate> rates, std::shared_ptr<BucketFile> file, std::string bucket);
+  PYRATE_NO_EXPORT SQLiteBucket(std::vector<Rate> rates, std::shared_ptr<BucketFile> file,
+                                std::string bucket);
   ~SQLiteBucket() override;
 
   // The absolute path of the database file actually used; ":memory:" for a private one.
