@@ -5,6 +5,7 @@
 #include <exception>
 
 #include "pyrate/decision.hpp"
+#include "pyrate/export.hpp"
 #include "pyrate/rate.hpp"
 
 namespace pyrate {
@@ -14,7 +15,7 @@ namespace pyrate {
 // waits for it) but must be thread-safe when the Limiter is used from several threads. An
 // exception from a method is reported once on stderr and otherwise ignored: it never turns an
 // admission into a refusal, and a recorded slot stays recorded. The defaults do nothing.
-class AcquireListener {
+class PYRATE_EXPORT AcquireListener {
  public:
   virtual ~AcquireListener() = default;
   // `item` was admitted; `decision` is the bucket's.
@@ -30,7 +31,7 @@ class AcquireListener {
 };
 
 // What a Limiter's acquires did since it was made.
-struct LimiterStats {
+struct PYRATE_EXPORT LimiterStats {
   std::int64_t admitted = 0;  // acquires that returned admitted
   std::int64_t refused = 0;   // acquires that returned refused
   std::int64_t waits = 0;     // sleeps of blocking acquires

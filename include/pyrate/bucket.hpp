@@ -9,6 +9,7 @@
 
 #include "pyrate/clock.hpp"
 #include "pyrate/decision.hpp"
+#include "pyrate/export.hpp"
 #include "pyrate/limiter_lock.hpp"
 #include "pyrate/rate.hpp"
 
@@ -22,7 +23,7 @@ namespace pyrate {
 //
 // Every method is safe to call from several threads at once (the Leaker calls leak() while
 // callers put()).
-class AbstractBucket {
+class PYRATE_EXPORT AbstractBucket {
  public:
   // Sorts `rates` by interval, then validates them with validate_rate_list.
   // Throws std::invalid_argument, listing the rates, when they are invalid.

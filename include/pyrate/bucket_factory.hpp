@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "pyrate/bucket.hpp"
+#include "pyrate/export.hpp"
 #include "pyrate/leaker.hpp"
 
 namespace pyrate {
@@ -15,7 +16,7 @@ namespace pyrate {
 // Decides which bucket an item goes to and owns the Leaker that leaks the buckets it
 // schedules. Subclasses implement wrap_item (stamp an item) and get (pick its bucket).
 // The methods of this class are thread-safe; subclasses must keep wrap_item and get so.
-class BucketFactory {
+class PYRATE_EXPORT BucketFactory {
  public:
   BucketFactory();
   // Stops the leaker. Does not close the buckets: close() does.
@@ -78,7 +79,7 @@ class BucketFactory {
 };
 
 // A factory with one bucket that every item goes to; items are stamped with its now().
-class SingleBucketFactory final : public BucketFactory {
+class PYRATE_EXPORT SingleBucketFactory final : public BucketFactory {
  public:
   // Schedules the leak of `bucket` unless `schedule_leak` is false.
   // Throws std::invalid_argument for a null bucket.

@@ -4,12 +4,13 @@
 #include <chrono>
 #include <type_traits>
 
+#include "pyrate/export.hpp"
 #include "pyrate/rate.hpp"
 
 namespace pyrate {
 
 // A source of millisecond timestamps. Implementations must be thread-safe.
-class Clock {
+class PYRATE_EXPORT Clock {
  public:
   virtual ~Clock() = default;
   virtual Millis now() = 0;
@@ -17,14 +18,14 @@ class Clock {
 
 // Milliseconds since an arbitrary point (std::chrono::steady_clock); never steps backwards.
 // The default clock of in-memory buckets.
-class MonotonicClock final : public Clock {
+class PYRATE_EXPORT MonotonicClock final : public Clock {
  public:
   Millis now() override;
 };
 
 // Milliseconds since the Unix epoch (std::chrono::system_clock). May step when the system
 // time is set. The default clock of SQLite buckets, whose timestamps outlive the process.
-class SystemClock final : public Clock {
+class PYRATE_EXPORT SystemClock final : public Clock {
  public:
   Millis now() override;
 };

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "pyrate/export.hpp"
 #include "pyrate/rate.hpp"
 
 namespace pyrate {
@@ -14,7 +15,7 @@ namespace pyrate {
 // The verdict on one item and the numbers a caller needs to act on it, all taken from one
 // atomic look at the bucket (see AbstractBucket::admit). Times are milliseconds from the
 // item's recorded timestamp: the later of its own and the bucket's newest slot's.
-struct Decision {
+struct PYRATE_EXPORT Decision {
   // True when the item's slots were recorded.
   bool admitted = false;
   // Refused: the first rate, by ascending interval, without room for the weight. Admitted:
@@ -50,6 +51,7 @@ struct Decision {
 //   For example: RateLimit-Policy: "5/s";q=5;w=1 and RateLimit: "5/s";r=0;t=1.
 // Only Retry-After is sent when the decision names no rate. Never throws beyond
 // std::bad_alloc.
-std::vector<std::pair<std::string, std::string>> http_headers(const Decision& decision);
+PYRATE_EXPORT std::vector<std::pair<std::string, std::string>> http_headers(
+    const Decision& decision);
 
 }  // namespace pyrate

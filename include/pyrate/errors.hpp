@@ -3,10 +3,12 @@
 
 #include <stdexcept>
 
+#include "pyrate/export.hpp"
+
 namespace pyrate {
 
 // Persistent storage failed: the message names the database path and the cause.
-struct StorageError : std::runtime_error {
+struct PYRATE_EXPORT StorageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
@@ -16,17 +18,17 @@ struct StorageError : std::runtime_error {
 // keep serving can catch this type alone to fail open (admit without a limit) or closed
 // (refuse), and still let every other StorageError, which calls for a fix (a wrong password, a
 // database index the server lacks), surface. Thrown by RedisBucket.
-struct StorageUnavailableError : StorageError {
+struct PYRATE_EXPORT StorageUnavailableError : StorageError {
   using StorageError::StorageError;
 };
 
 // The database's schema version is newer than this library knows; the file is left untouched.
-struct SchemaError : StorageError {
+struct PYRATE_EXPORT SchemaError : StorageError {
   using StorageError::StorageError;
 };
 
 // An item's weight exceeds the limit of one of the bucket's rates: it can never be admitted.
-struct BucketFullError : std::runtime_error {
+struct PYRATE_EXPORT BucketFullError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "pyrate/bucket.hpp"
+#include "pyrate/export.hpp"
 
 namespace pyrate {
 
@@ -17,7 +18,7 @@ namespace pyrate {
 // O(removed); nothing scans the log. An item of any weight costs one entry, and consecutive
 // items with the same name and timestamp share one. Thread-safe: every call takes the
 // bucket's own lock once.
-class InMemoryBucket final : public AbstractBucket {
+class PYRATE_EXPORT InMemoryBucket final : public AbstractBucket {
  public:
   // Throws std::invalid_argument when `rates` is not a valid rate list once sorted.
   explicit InMemoryBucket(std::vector<Rate> rates);

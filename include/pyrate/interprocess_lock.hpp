@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "pyrate/export.hpp"
 #include "pyrate/limiter_lock.hpp"
 
 namespace pyrate {
@@ -42,7 +43,7 @@ namespace pyrate {
 // try_lock_until() returns false at its deadline (so a Limiter acquire with a timeout gives
 // up; one without, blocking or not, waits), and once the holder continues (SIGCONT) it
 // unlocks and the others proceed normally.
-class InterprocessLock final : public LimiterLock {
+class PYRATE_EXPORT InterprocessLock final : public LimiterLock {
  public:
   // Opens, creating it if needed, the lock of the file at `db_path`, which must exist.
   // Throws StorageError when the file or the lock object cannot be opened, or the object has

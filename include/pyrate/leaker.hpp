@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "pyrate/bucket.hpp"
+#include "pyrate/export.hpp"
 
 namespace pyrate {
 
@@ -20,7 +21,7 @@ namespace pyrate {
 // deregistered the thread ends by itself; start() after a new registration starts it again.
 // A sweep (set_sweep) runs on the same thread after the buckets, for factories that leak many
 // buckets at once. All methods are thread-safe.
-class Leaker {
+class PYRATE_EXPORT Leaker {
  public:
   // Throws std::invalid_argument unless `leak_interval` (milliseconds) is > 0.
   explicit Leaker(Millis leak_interval = 10'000);

@@ -17,6 +17,7 @@
 #include "pyrate/bucket_factory.hpp"
 #include "pyrate/decision.hpp"
 #include "pyrate/errors.hpp"
+#include "pyrate/export.hpp"
 
 namespace pyrate {
 
@@ -24,7 +25,7 @@ namespace limiter {
 class AcquireCounters;
 }
 
-struct AcquireOptions {
+struct PYRATE_EXPORT AcquireOptions {
   // Slots to take; 0 is admitted at once. Default 1.
   std::int64_t weight = 1;
   // Wait for room when the bucket is full. Default true.
@@ -38,7 +39,7 @@ struct AcquireOptions {
 // acquires on different buckets, and on one bucket, run in parallel, each bucket deciding
 // atomically (AbstractBucket::admit); a bucket shared with other processes is locked through
 // its limiter_lock() around each check.
-class Limiter {
+class PYRATE_EXPORT Limiter {
  public:
   // Throws std::invalid_argument for a null factory or bucket, a negative `buffer_ms`, or an
   // invalid rate list.
@@ -126,14 +127,14 @@ class Limiter {
 };
 
 // A Limiter over a new InMemoryBucket of `rate_per_duration` per `duration` ms.
-std::unique_ptr<Limiter> create_inmemory_limiter(std::int64_t rate_per_duration = 3,
-                                                 Millis duration = 1000, Millis buffer_ms = 50);
+PYRATE_EXPORT std::unique_ptr<Limiter> create_inmemory_limiter(std::int64_t rate_per_duration = 3,
+                                                               Millis duration = 1000,
+                                                               Millis buffer_ms = 50);
 
 // A Limiter over a SQLiteBucket of `rate_per_duration` per `duration` ms in the file
 // `db_path` ("" = a new temporary file), under the key `bucket`.
-std::unique_ptr<Limiter> create_sqlite_limiter(std::int64_t rate_per_duration = 3,
-                                               Millis duration = 1000, std::string db_path = {},
-                                               std::string bucket = "rate_bucket",
-                                               Millis buffer_ms = 50, bool multiprocess = false);
+PYRATE_EXPORT std::unique_ptr<Limiter> create_sqlite_limiter(
+    std::int64_t rate_per_duration = 3, Millis duration = 1000, std::string db_path = {},
+    std::string bucket = "rate_bucket", Millis buffer_ms = 50, bool multiprocess = false);
 
 }  // namespace pyrate

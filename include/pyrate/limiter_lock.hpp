@@ -4,13 +4,14 @@
 #include <chrono>
 
 #include "pyrate/clock.hpp"
+#include "pyrate/export.hpp"
 
 namespace pyrate {
 
 // A mutex that satisfies Lockable and TimedLockable, so std::lock_guard and std::unique_lock
 // work with it. It must be unlocked by the thread that locked it. Implementations exclude
 // other threads and, for buckets shared between processes, other processes.
-class LimiterLock {
+class PYRATE_EXPORT LimiterLock {
  public:
   virtual ~LimiterLock() = default;
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "pyrate/bucket_factory.hpp"
+#include "pyrate/export.hpp"
 #include "pyrate/rate.hpp"
 #include "pyrate/sqlite_bucket.hpp"
 
@@ -29,7 +30,7 @@ namespace pyrate {
 //
 // Thread-safe: names are spread over shards with a lock each, so acquires on different names
 // rarely wait for each other, and a bucket is made outside every lock.
-class PerNameBucketFactory final : public BucketFactory {
+class PYRATE_EXPORT PerNameBucketFactory final : public BucketFactory {
  public:
   using Maker = std::function<std::shared_ptr<AbstractBucket>(std::string_view name)>;
   // Removes the expired slots of every bucket `make` ever made, held in memory or not, in as
@@ -73,7 +74,8 @@ class PerNameBucketFactory final : public BucketFactory {
 
 // A factory whose every name gets its own InMemoryBucket of `rates`.
 // Throws std::invalid_argument for an invalid rate list.
-std::shared_ptr<PerNameBucketFactory> per_name_inmemory_factory(std::vector<Rate> rates);
+PYRATE_EXPORT std::shared_ptr<PerNameBucketFactory> per_name_inmemory_factory(
+    std::vector<Rate> rates);
 
 // A factory whose every name gets its own SQLiteBucket of `rates` in the file
 // `options.db_path`, stored under the key `options.bucket + "/" + name` (so `pyrate status`
@@ -81,7 +83,7 @@ std::shared_ptr<PerNameBucketFactory> per_name_inmemory_factory(std::vector<Rate
 // shares one SQLite connection, one set of prepared statements and, with
 // `options.multiprocess`, one inter-process lock; leaking takes one statement for all names.
 // Throws as the SQLiteBucket constructor does, at once, for the file.
-std::shared_ptr<PerNameBucketFactory> per_name_sqlite_factory(std::vector<Rate> rates,
-                                                              SQLiteOptions options);
+PYRATE_EXPORT std::shared_ptr<PerNameBucketFactory> per_name_sqlite_factory(std::vector<Rate> rates,
+                                                                            SQLiteOptions options);
 
 }  // namespace pyrate

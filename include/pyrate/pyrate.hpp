@@ -15,3 +15,4 @@
 #include "pyrate/per_name_bucket_factory.hpp"
 #include "pyrate/rate.hpp"
 #include "pyrate/sqlite_bucket.hpp"
+#include "pyrate/version.hpp"

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "pyrate/export.hpp"
+
 namespace pyrate {
 
 // Timestamps and intervals, in milliseconds.
@@ -36,7 +38,7 @@ constexpr Millis operator*(Duration d, double k) {
 constexpr Millis operator*(double k, Duration d) { return d * k; }
 
 // At most `limit` unit slots in any window of `interval` milliseconds.
-struct Rate {
+struct PYRATE_EXPORT Rate {
   std::int64_t limit;
   Millis interval;
 
@@ -64,13 +66,13 @@ struct Rate {
 
 // "limit=5/2.0s", "limit=3/500ms", "limit=100/1.0m": the interval in the largest of
 // w, d, h, m, s that it reaches, with one decimal; in ms below one second.
-std::string to_string(const Rate& rate);
+PYRATE_EXPORT std::string to_string(const Rate& rate);
 
 // Formats a list as "[limit=5/1.0s, limit=100/1.0m]".
-std::string to_string(const std::vector<Rate>& rates);
+PYRATE_EXPORT std::string to_string(const std::vector<Rate>& rates);
 
 // One request for capacity: `weight` unit slots stamped `timestamp`, put by `name`.
-struct RateItem {
+struct PYRATE_EXPORT RateItem {
   std::string name;
   Millis timestamp = 0;
   std::int64_t weight = 1;
@@ -79,6 +81,6 @@ struct RateItem {
 // True when `rates`, in the order given, is non-empty, every rate has a positive limit and
 // interval, intervals and limits both strictly increase, and the density (limit / interval)
 // never increases. Never throws.
-bool validate_rate_list(const std::vector<Rate>& rates);
+PYRATE_EXPORT bool validate_rate_list(const std::vector<Rate>& rates);
 
 }  // namespace pyrate

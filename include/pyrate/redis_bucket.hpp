@@ -83,7 +83,7 @@ struct RedisOptions {
 // under-counting).
 //
 // Thread-safe: every method may be called from several threads at once.
-class RedisBucket final : public AbstractBucket {
+class PYRATE_EXPORT RedisBucket final : public AbstractBucket {
  public:
   // Connects (one connection, AUTH and SELECT as the URL says) and loads the scripts, so that a
   // wrong URL, password or database fails here. Timestamps come from the server's clock.

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "pyrate/bucket.hpp"
+#include "pyrate/export.hpp"
 
 namespace pyrate {
 
@@ -21,7 +22,7 @@ enum class Durability {
   Full,    // synchronous=FULL: nothing is lost.
 };
 
-struct SQLiteOptions {
+struct PYRATE_EXPORT SQLiteOptions {
   // The database file. "" (the default) creates a new temporary file that close() deletes;
   // ":memory:" keeps a private in-memory database.
   std::string db_path;
@@ -60,7 +61,7 @@ struct SQLiteOptions {
 // row; leak takes O(removed).
 //
 // Thread-safe: calls on the buckets of one connection are serialised.
-class SQLiteBucket final : public AbstractBucket {
+class PYRATE_EXPORT SQLiteBucket final : public AbstractBucket {
  public:
   // Opens (creating if needed) the database and the bucket, migrating an older schema, and
   // records `rates` as the bucket's rate list. Timestamps come from a SystemClock.
@@ -75,7 +76,8 @@ class SQLiteBucket final : public AbstractBucket {
   // they share its connection, statements and inter-process lock (see per_name_sqlite_factory,
   // which makes these). Throws std::invalid_argument for an invalid rate list, StorageError
   // when the bucket cannot be registered in the file.
-  SQLiteBucket(std::vector<Rate> rates, std::shared_ptr<BucketFile> file, std::string bucket);
+  PYRATE_NO_EXPORT SQLiteBucket(std::vector<Rate> rates, std::shared_ptr<BucketFile> file,
+                                std::string bucket);
   ~SQLiteBucket() override;
 
   // The absolute path of the database file actually used; ":memory:" for a private one.
@@ -112,7 +114,7 @@ class SQLiteBucket final : public AbstractBucket {
 };
 
 // A bucket as recorded in a database file.
-struct StoredBucket {
+struct PYRATE_EXPORT StoredBucket {
   std::string name;         // the bucket's key
   std::vector<Rate> rates;  // the rate list it was last opened with
 };
@@ -121,6 +123,6 @@ struct StoredBucket {
 // that does not exist lists nothing and is not created; so do "" and ":memory:", which name no
 // shared file. Only reads the file. Throws SchemaError for a newer schema,
 // StorageError when the file cannot be read or is not a database.
-std::vector<StoredBucket> list_sqlite_buckets(const std::string& db_path);
+PYRATE_EXPORT std::vector<StoredBucket> list_sqlite_buckets(const std::string& db_path);
 
 }  // namespace pyrate

@@ -9,6 +9,7 @@
 #include "commands.hpp"
 #include "exit_codes.hpp"
 #include "help_text.hpp"
+#include "pyrate/version.hpp"
 
 namespace {
 
@@ -54,7 +55,7 @@ int main(int argc, char** argv) {
         std::cout << pyrate::cli::help_text(line.subcommand);
         return pyrate::cli::kExitAdmitted;
       case CommandLine::Action::kShowVersion:
-        std::cout << "pyrate " << PYRATE_VERSION << '\n';
+        std::cout << "pyrate " << PYRATE_VERSION_STRING << '\n';
         return pyrate::cli::kExitAdmitted;
       case CommandLine::Action::kRun:
         return run(line);
