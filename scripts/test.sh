@@ -11,7 +11,7 @@ scripts/setup.sh "$@" || exit 2
 
 passed=0
 failed=0
-for program in foundation_tests sqlite_tests multiprocess_tests cli_tests; do
+for program in foundation_tests sqlite_tests multiprocess_tests cli_tests async_tests; do
   log=$(mktemp)
   "$build_dir/tests/$program" >"$log" 2>&1
   status=$?

@@ -363,6 +363,7 @@ TEST_CASE("cancel() completes every pending acquire once with operation_aborted"
   // Still usable: a later acquire is served.
   bucket->flush();
   limiter.async_acquire("after", blocking(), outcomes.handler(kWaiters));
+  io.restart();
   io.run_for(200ms);
   CHECK(outcomes.at(kWaiters).decision.admitted);
   CHECK(outcomes.completed() == kWaiters + 1);

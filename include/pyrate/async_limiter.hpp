@@ -50,9 +50,11 @@ class PendingAcquire {
   const std::string& name() const noexcept { return name_; }
   const AcquireOptions& options() const noexcept { return options_; }
 
-  // The item to admit, and how many checks of it have run; touched by one check at a time.
+  // The item to admit, how many checks of it have run, and whether it waited behind others
+  // before its first; touched by one check at a time.
   RateItem item;
   int checks = 0;
+  bool queued = false;
   // When a timeout was given: the time by which the acquire completes.
   std::optional<std::chrono::steady_clock::time_point> deadline;
 

@@ -6,15 +6,18 @@
 namespace pyrate {
 namespace {
 
-// Stamps a re-check with `now`, never earlier than before.
+// Stamps a check that does not follow the stamping at once (a re-check, or a first check
+// after waiting behind others) with `now`, never earlier than before.
 void restamp(async_detail::PendingAcquire& acquire, Millis now) {
-  if (acquire.checks > 0) acquire.item.timestamp = std::max(acquire.item.timestamp, now);
+  if (acquire.checks > 0 || acquire.queued) {
+    acquire.item.timestamp = std::max(acquire.item.timestamp, now);
+  }
 }
 
 }  // namespace
 
 Decision check_inline(AbstractBucket& bucket, async_detail::PendingAcquire& acquire) {
-  if (acquire.checks > 0) restamp(acquire, bucket.now());
+  if (acquire.checks > 0 || acquire.queued) restamp(acquire, bucket.now());
   ++acquire.checks;
   return bucket.admit(acquire.item);
 }

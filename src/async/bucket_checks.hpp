@@ -17,8 +17,9 @@
 namespace pyrate {
 
 // A check takes the acquire's slots when there is room and reports the bucket's Decision.
-// Every check after an acquire's first restamps its item with the bucket's now(), never
-// earlier than before, as the Limiter does after sleeping.
+// Every check but one made as the item is stamped (a re-check, or a first check after waiting
+// behind others) restamps it with the bucket's now(), never earlier than before, as the
+// Limiter does after sleeping.
 
 // Checks `acquire` against an in-memory `bucket` on the calling thread. Throws what the
 // bucket throws.

@@ -41,6 +41,7 @@ bool BucketQueue::start(Acquire acquire) {
     acquire->complete(nullptr, Decision{});
     return true;
   }
+  acquire->queued = true;
   if (acquire->deadline) deadlines_.push(Deadline{*acquire->deadline, acquire});
   waiting_.push_back(std::move(acquire));
   rearm();
