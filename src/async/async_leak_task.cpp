@@ -136,7 +136,8 @@ class AsyncLeakTask::State : public std::enable_shared_from_this<State> {
   void finish_one(AsyncBucket* bucket, std::exception_ptr error, std::uint64_t generation) {
     std::lock_guard lock(mutex_);
     if (error && reported_.insert(bucket).second) report(error);
-    if (--pending_ > 0 || generation != generation_ || !running_) return;
+    // A round that close() ended counts for no later round.
+    if (generation != generation_ || --pending_ > 0 || !running_) return;
     if (buckets_.empty()) {
       running_ = false;
       return;

@@ -32,8 +32,12 @@ bool BucketQueue::start(Acquire acquire) {
   }
   drop_finished_heads();
   if (waiting_.empty() && !checking_) {
-    waiting_.push_back(std::move(acquire));
-    check_heads();
+    if (bucket_.inline_bucket) {
+      check_first_inline(std::move(acquire));
+    } else {
+      waiting_.push_back(std::move(acquire));
+      check_heads();
+    }
     return true;
   }
   // Queued behind the head, it waits at least as long as the head does.
@@ -103,6 +107,26 @@ void BucketQueue::check_directly(Acquire acquire) {
     self->on_direct_checked(acquire, std::move(error), decision);
   };
   bucket_.deferred->start(std::move(acquire), std::move(done));
+}
+
+// The first check of an acquire that nothing waits before, in-memory: it joins the queue, as
+// its head, only when it must wait.
+void BucketQueue::check_first_inline(Acquire acquire) {
+  Decision decision;
+  try {
+    decision = check_inline(*bucket_.inline_bucket, *acquire);
+  } catch (...) {
+    acquire->complete(std::current_exception());
+    return;
+  }
+  const auto wake = next_check(*acquire, decision, buffer_ms_, SteadyClock::now());
+  if (!wake) {
+    acquire->complete(nullptr, decision);
+    return;
+  }
+  waiting_.push_back(std::move(acquire));
+  head_wake_ = *wake;
+  rearm();
 }
 
 void BucketQueue::check_heads() {
@@ -216,10 +240,10 @@ void BucketQueue::on_timer(std::uint64_t generation) {
 void BucketQueue::expire_overdue(SteadyClock::time_point now) {
   drop_finished_heads();
   while (!deadlines_.empty() && deadlines_.top().at <= now) {
-    const Acquire acquire = deadlines_.top().acquire;
+    const Acquire acquire = deadlines_.top().acquire.lock();
     deadlines_.pop();
     const bool is_head = !waiting_.empty() && waiting_.front() == acquire;
-    if (!is_head) acquire->complete(nullptr, Decision{});
+    if (acquire && !is_head) acquire->complete(nullptr, Decision{});
   }
 }
 
@@ -232,7 +256,7 @@ void BucketQueue::drop_finished_heads() {
 void BucketQueue::rearm() {
   std::optional<SteadyClock::time_point> due;
   if (!checking_ && head_wake_) due = head_wake_;
-  while (!deadlines_.empty() && deadlines_.top().acquire->finished()) deadlines_.pop();
+  while (!deadlines_.empty() && deadlines_.top().passed()) deadlines_.pop();
   if (!deadlines_.empty() && (!due || deadlines_.top().at < *due)) due = deadlines_.top().at;
   if (due == armed_for_) return;
   ++generation_;

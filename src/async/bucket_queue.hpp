@@ -59,14 +59,20 @@ class BucketQueue : public std::enable_shared_from_this<BucketQueue> {
   void close();
 
  private:
+  // Held weakly, so that an acquire that completed is freed before its deadline comes.
   struct Deadline {
     SteadyClock::time_point at;
-    Acquire acquire;
+    std::weak_ptr<async_detail::PendingAcquire> acquire;
+    bool passed() const {
+      const Acquire held = acquire.lock();
+      return !held || held->finished();
+    }
     bool operator>(const Deadline& other) const { return at > other.at; }
   };
 
   // With the mutex held:
   void check_directly(Acquire acquire);
+  void check_first_inline(Acquire acquire);
   void check_heads();
   bool settle_head(const Decision& decision);
   void expire_overdue(SteadyClock::time_point now);
