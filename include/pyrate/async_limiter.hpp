@@ -106,6 +106,14 @@ class HandlerAcquire final : public PendingAcquire {
   Handler handler_;
 };
 
+// Makes the PendingAcquire of an acquire that cannot be decided at once, moving the handler
+// into it: `make(context, name, options)`.
+struct AcquireMaker {
+  void* context;
+  std::shared_ptr<PendingAcquire> (*make)(void* context, std::string name,
+                                          const AcquireOptions& options);
+};
+
 }  // namespace async_detail
 
 // Admits items into buckets as the Limiter does, for code running on a Boost.Asio executor:
@@ -173,8 +181,24 @@ class AsyncLimiter {
     return boost::asio::async_initiate<CompletionToken, void(std::exception_ptr, Decision)>(
         [this](auto handler, std::string name, AcquireOptions options) {
           using Handler = decltype(handler);
-          start(std::make_shared<async_detail::HandlerAcquire<Handler, executor_type>>(
-              std::move(handler), executor_, std::move(name), options));
+          // An acquire decided at once posts its handler without making a PendingAcquire.
+          std::pair<Handler*, const executor_type*> parts{&handler, &executor_};
+          const async_detail::AcquireMaker maker{
+              &parts,
+              [](void* context, std::string name,
+                 const AcquireOptions& options) -> std::shared_ptr<async_detail::PendingAcquire> {
+                auto& [handler, executor] =
+                    *static_cast<std::pair<Handler*, const executor_type*>*>(context);
+                return std::make_shared<async_detail::HandlerAcquire<Handler, executor_type>>(
+                    std::move(*handler), *executor, std::move(name), options);
+              }};
+          if (std::optional<Decision> decision = start(std::move(name), options, maker)) {
+            auto executor = boost::asio::get_associated_executor(handler, executor_);
+            boost::asio::post(executor, [handler = std::move(handler),
+                                         decision = std::move(*decision)]() mutable {
+              std::move(handler)(std::exception_ptr(), std::move(decision));
+            });
+          }
         },
         token, std::move(name), std::move(options));
   }
@@ -189,7 +213,10 @@ class AsyncLimiter {
 
  private:
   class Impl;
-  void start(std::shared_ptr<async_detail::PendingAcquire> acquire);
+  // Starts an acquire. Returns its decision when it was made at once, without calling
+  // `maker`; otherwise completes the acquire that `maker` made.
+  std::optional<Decision> start(std::string name, const AcquireOptions& options,
+                                async_detail::AcquireMaker maker);
 
   executor_type executor_;
   std::unique_ptr<Impl> impl_;

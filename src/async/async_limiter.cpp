@@ -51,6 +51,7 @@ class AsyncLimiter::Impl {
     if (!factory_) throw std::invalid_argument("AsyncLimiter: factory must not be null");
     check_buffer(options.buffer_ms);
     if (AbstractBucket* sole = factory_->sole_bucket()) {
+      decides_at_once_ = !factory_->may_block() && checks_inline(*sole);
       // The sole bucket lives as long as the factory: share the factory's ownership.
       std::shared_ptr<AbstractBucket> bucket(factory_, sole);
       sole_queue_ = std::make_shared<BucketQueue>(executor, checked(std::move(bucket), pool_),
@@ -75,6 +76,33 @@ class AsyncLimiter::Impl {
   ~Impl() {
     close();
     pool_.join();
+  }
+
+  // The path of an in-memory sole bucket, which makes no PendingAcquire for an acquire
+  // decided at once; every other acquire goes to start(Acquire).
+  std::optional<Decision> start(std::string name, const AcquireOptions& options,
+                                async_detail::AcquireMaker maker) {
+    const bool valid = options.weight >= 0 &&
+                       (!options.timeout || (options.blocking && options.timeout->count() >= 0));
+    if (!decides_at_once_ || !valid) {
+      start(maker.make(maker.context, std::move(name), options));
+      return std::nullopt;
+    }
+    if (options.weight == 0) {
+      Decision admitted;
+      admitted.admitted = true;
+      return admitted;
+    }
+    RateItem item;
+    try {
+      item = factory_->wrap_item(name, options.weight);
+    } catch (...) {
+      maker.make(maker.context, std::move(name), options)->complete(std::current_exception());
+      return std::nullopt;
+    }
+    std::optional<SteadyClock::time_point> deadline;
+    if (options.timeout) deadline = steady_time_after(SteadyClock::now(), *options.timeout);
+    return sole_queue_->start_or_decide(std::move(item), options, deadline, maker);
   }
 
   void start(Acquire acquire) {
@@ -171,6 +199,7 @@ class AsyncLimiter::Impl {
   std::shared_ptr<AsyncBucket> async_bucket_;  // null with a factory
   BlockingPool pool_;
   std::shared_ptr<BucketQueue> sole_queue_;  // the sole bucket's or the AsyncBucket's
+  bool decides_at_once_ = false;             // the sole bucket and the factory never block
   std::shared_ptr<QueueMap> queues_;         // otherwise
   std::unique_ptr<AsyncLeakTask> leak_task_;
   std::mutex routing_mutex_;
@@ -198,8 +227,9 @@ AsyncLimiter::AsyncLimiter(executor_type executor, std::shared_ptr<AsyncBucket> 
 
 AsyncLimiter::~AsyncLimiter() = default;
 
-void AsyncLimiter::start(std::shared_ptr<async_detail::PendingAcquire> acquire) {
-  impl_->start(std::move(acquire));
+std::optional<Decision> AsyncLimiter::start(std::string name, const AcquireOptions& options,
+                                            async_detail::AcquireMaker maker) {
+  return impl_->start(std::move(name), options, maker);
 }
 
 void AsyncLimiter::cancel() { impl_->cancel(); }

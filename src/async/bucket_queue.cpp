@@ -52,6 +52,49 @@ bool BucketQueue::start(Acquire acquire) {
   return true;
 }
 
+namespace {
+
+BucketQueue::Acquire make_acquire(const async_detail::AcquireMaker& maker, RateItem item,
+                                  const AcquireOptions& options,
+                                  std::optional<SteadyClock::time_point> deadline) {
+  BucketQueue::Acquire acquire = maker.make(maker.context, item.name, options);
+  acquire->item = std::move(item);
+  acquire->deadline = deadline;
+  return acquire;
+}
+
+}  // namespace
+
+std::optional<Decision> BucketQueue::start_or_decide(
+    RateItem item, const AcquireOptions& options, std::optional<SteadyClock::time_point> deadline,
+    async_detail::AcquireMaker maker) {
+  std::unique_lock lock(mutex_);
+  drop_finished_heads();
+  const bool at_once = bucket_.inline_bucket && !left_home_ && !closed_ &&
+                       (!options.blocking || (waiting_.empty() && !checking_) ||
+                        never_fits(*bucket_.rates, options.weight));
+  if (!at_once) {
+    lock.unlock();
+    start(make_acquire(maker, std::move(item), options, deadline));
+    return std::nullopt;
+  }
+  Decision decision;
+  try {
+    decision = bucket_.inline_bucket->admit(item);
+  } catch (...) {
+    make_acquire(maker, std::move(item), options, deadline)->complete(std::current_exception());
+    return std::nullopt;
+  }
+  const auto wake = next_check(options, deadline, decision, buffer_ms_);
+  if (!wake) return decision;
+  Acquire acquire = make_acquire(maker, std::move(item), options, deadline);
+  acquire->checks = 1;
+  waiting_.push_back(std::move(acquire));
+  head_wake_ = *wake;
+  rearm();
+  return std::nullopt;
+}
+
 void BucketQueue::adopt_head(Acquire acquire, SteadyClock::time_point wake) {
   std::lock_guard lock(mutex_);
   waiting_.push_back(std::move(acquire));
@@ -119,7 +162,7 @@ void BucketQueue::check_first_inline(Acquire acquire) {
     acquire->complete(std::current_exception());
     return;
   }
-  const auto wake = next_check(*acquire, decision, buffer_ms_, SteadyClock::now());
+  const auto wake = next_check(*acquire, decision, buffer_ms_);
   if (!wake) {
     acquire->complete(nullptr, decision);
     return;
@@ -172,7 +215,7 @@ void BucketQueue::check_heads() {
 // Completes the head and pops it (true), or sets when it is checked next (false).
 bool BucketQueue::settle_head(const Decision& decision) {
   const Acquire& head = waiting_.front();
-  const auto wake = next_check(*head, decision, buffer_ms_, SteadyClock::now());
+  const auto wake = next_check(*head, decision, buffer_ms_);
   if (wake) {
     head_wake_ = *wake;
     return false;

@@ -48,6 +48,14 @@ class BucketQueue : public std::enable_shared_from_this<BucketQueue> {
   // Completes `acquire` with closed_error() after close().
   bool start(Acquire acquire);
 
+  // For an in-memory bucket: checks `item`, stamped, at once when start() would, and returns
+  // the decision when it is final. Otherwise makes the acquire with `maker` (the head, waiting,
+  // when the check refused it; started as by start() when there was no check) and returns
+  // nullopt.
+  std::optional<Decision> start_or_decide(RateItem item, const AcquireOptions& options,
+                                          std::optional<SteadyClock::time_point> deadline,
+                                          async_detail::AcquireMaker maker);
+
   // Makes `acquire`, which a check already refused, the head of this new queue, checked
   // again at `wake`.
   void adopt_head(Acquire acquire, SteadyClock::time_point wake);

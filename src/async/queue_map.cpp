@@ -29,8 +29,7 @@ void QueueMap::start(std::shared_ptr<AbstractBucket> bucket, Acquire acquire) {
       return;
     }
     const bool waits = !never_fits(bucket->rates(), acquire->options().weight);
-    const auto wake =
-        waits ? next_check(*acquire, decision, buffer_ms_, SteadyClock::now()) : std::nullopt;
+    const auto wake = waits ? next_check(*acquire, decision, buffer_ms_) : std::nullopt;
     if (!wake) {
       acquire->complete(nullptr, decision);
       return;
