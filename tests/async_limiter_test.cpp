@@ -688,3 +688,27 @@ TEST_CASE("use_awaitable resumes the coroutine with the decision or the error") 
   CHECK(admitted == std::vector<bool>{true, true});
   CHECK(threw);
 }
+
+TEST_CASE("A routed bucket is checked in its own queue and not held once nothing waits") {
+  class ProbeFactory final : public pyrate::BucketFactory {
+   public:
+    std::shared_ptr<ProbeBucket> bucket =
+        std::make_shared<ProbeBucket>(std::vector<Rate>{Rate(1, 60)}, true);
+    RateItem wrap_item(std::string_view name, std::int64_t weight) override {
+      return RateItem{std::string(name), bucket->now(), weight};
+    }
+    std::shared_ptr<pyrate::AbstractBucket> get(const RateItem&) override { return bucket; }
+  };
+  boost::asio::io_context io;
+  auto factory = std::make_shared<ProbeFactory>();
+  AsyncLimiter limiter(io.get_executor(), factory, buffer(2));
+  Outcomes outcomes(3);
+  for (std::size_t i = 0; i < 3; ++i) limiter.async_acquire("r", blocking(), outcomes.handler(i));
+  io.run();
+  CHECK(outcomes.order() == std::vector<std::size_t>{0, 1, 2});
+  for (std::size_t i = 0; i < 3; ++i) CHECK(outcomes.at(i).decision.admitted);
+  for (const auto& thread : factory->bucket->admit_threads()) {
+    CHECK(thread != std::this_thread::get_id());
+  }
+  CHECK(factory->bucket.use_count() == 1);
+}

@@ -62,7 +62,9 @@ class PendingAcquire {
   bool finished() const noexcept { return finished_.load(std::memory_order_acquire); }
 
   // Posts the handler with `error` and `decision` to its executor unless the acquire has
-  // completed already; returns whether this call completed it. Thread-safe.
+  // completed already; returns whether this call completed it. Thread-safe. Called outside
+  // catch blocks, so that the thrower's own hold on the exception has ended before the
+  // handler's thread sees it.
   bool complete(std::exception_ptr error, Decision decision = {}) {
     if (finished_.exchange(true, std::memory_order_acq_rel)) return false;
     post_handler(std::move(error), std::move(decision));

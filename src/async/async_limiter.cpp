@@ -94,10 +94,14 @@ class AsyncLimiter::Impl {
       return admitted;
     }
     RateItem item;
+    std::exception_ptr error;
     try {
       item = factory_->wrap_item(name, options.weight);
     } catch (...) {
-      maker.make(maker.context, std::move(name), options)->complete(std::current_exception());
+      error = std::current_exception();
+    }
+    if (error) {
+      maker.make(maker.context, std::move(name), options)->complete(error);
       return std::nullopt;
     }
     std::optional<SteadyClock::time_point> deadline;
@@ -106,10 +110,14 @@ class AsyncLimiter::Impl {
   }
 
   void start(Acquire acquire) {
+    std::exception_ptr error;
     try {
       check_options(acquire->options());
     } catch (...) {
-      acquire->complete(std::current_exception());
+      error = std::current_exception();
+    }
+    if (error) {
+      acquire->complete(error);
       return;
     }
     const AcquireOptions& options = acquire->options();
@@ -170,6 +178,7 @@ class AsyncLimiter::Impl {
   // Stamps the acquire's item and hands it to its bucket's queue.
   void route(const Acquire& acquire) {
     if (acquire->finished()) return;
+    std::exception_ptr error;
     try {
       acquire->item = factory_->wrap_item(acquire->name(), acquire->options().weight);
       if (sole_queue_) {
@@ -182,8 +191,9 @@ class AsyncLimiter::Impl {
       }
       queues_->start(std::move(bucket), acquire);
     } catch (...) {
-      acquire->complete(std::current_exception());
+      error = std::current_exception();
     }
+    if (error) acquire->complete(error);
   }
 
   void abort_routing() {

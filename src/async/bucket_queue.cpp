@@ -79,10 +79,14 @@ std::optional<Decision> BucketQueue::start_or_decide(
     return std::nullopt;
   }
   Decision decision;
+  std::exception_ptr error;
   try {
     decision = bucket_.inline_bucket->admit(item);
   } catch (...) {
-    make_acquire(maker, std::move(item), options, deadline)->complete(std::current_exception());
+    error = std::current_exception();
+  }
+  if (error) {
+    make_acquire(maker, std::move(item), options, deadline)->complete(error);
     return std::nullopt;
   }
   const auto wake = next_check(options, deadline, decision, buffer_ms_);
@@ -137,12 +141,14 @@ std::vector<BucketQueue::Acquire> BucketQueue::take_all() {
 
 void BucketQueue::check_directly(Acquire acquire) {
   if (bucket_.inline_bucket) {
+    Decision decision;
+    std::exception_ptr error;
     try {
-      const Decision decision = check_inline(*bucket_.inline_bucket, *acquire);
-      acquire->complete(nullptr, decision);
+      decision = check_inline(*bucket_.inline_bucket, *acquire);
     } catch (...) {
-      acquire->complete(std::current_exception());
+      error = std::current_exception();
     }
+    acquire->complete(error, decision);
     return;
   }
   direct_.insert(acquire);
@@ -156,10 +162,14 @@ void BucketQueue::check_directly(Acquire acquire) {
 // its head, only when it must wait.
 void BucketQueue::check_first_inline(Acquire acquire) {
   Decision decision;
+  std::exception_ptr error;
   try {
     decision = check_inline(*bucket_.inline_bucket, *acquire);
   } catch (...) {
-    acquire->complete(std::current_exception());
+    error = std::current_exception();
+  }
+  if (error) {
+    acquire->complete(error);
     return;
   }
   const auto wake = next_check(*acquire, decision, buffer_ms_);
@@ -198,10 +208,14 @@ void BucketQueue::check_heads() {
       return;
     }
     Decision decision;
+    std::exception_ptr error;
     try {
       decision = check_inline(*bucket_.inline_bucket, *head);
     } catch (...) {
-      head->complete(std::current_exception());
+      error = std::current_exception();
+    }
+    if (error) {
+      head->complete(error);
       waiting_.pop_front();
       continue;
     }

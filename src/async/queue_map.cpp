@@ -22,10 +22,14 @@ void QueueMap::start(std::shared_ptr<AbstractBucket> bucket, Acquire acquire) {
   }
   if (checks_inline(*bucket)) {
     Decision decision;
+    std::exception_ptr error;
     try {
       decision = check_inline(*bucket, *acquire);
     } catch (...) {
-      acquire->complete(std::current_exception());
+      error = std::current_exception();
+    }
+    if (error) {
+      acquire->complete(error);
       return;
     }
     const bool waits = !never_fits(bucket->rates(), acquire->options().weight);
