@@ -130,7 +130,10 @@ struct AcquireMaker {
 // others); once admitted, the next one is checked at once. Head-of-line blocking: a heavy head
 // (a weight that fits only once many slots free) holds back every acquire behind it, light ones
 // included, until it is admitted, times out or is cancelled. Non-blocking acquires, and
-// weights that can never fit, are checked at once and do not queue.
+// weights that can never fit, are checked at once and do not queue. (A factory without a
+// sole_bucket() whose may_block() is true routes each acquire on the blocking threads first;
+// with several of them, acquires of one bucket started at nearly the same time enter its queue
+// in the order their routing ends.)
 //
 // Timeouts follow the Limiter: the head is refused at once when its wait would end past its
 // deadline and never later than the deadline; an acquire queued behind others is refused at

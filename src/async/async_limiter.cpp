@@ -139,6 +139,14 @@ class AsyncLimiter::Impl {
       route(std::move(acquire));
       return;
     }
+    if (sole_queue_) {
+      // Queued now, to keep its place, and stamped with the bucket's now() at its first check
+      // (what the sole bucket's wrap_item gives), on the blocking threads.
+      acquire->item = RateItem{acquire->name(), 0, options.weight};
+      acquire->queued = true;
+      sole_queue_->start(std::move(acquire));
+      return;
+    }
     {
       std::lock_guard lock(routing_mutex_);
       if (closed_) {
