@@ -96,6 +96,11 @@ class PYRATE_EXPORT AbstractBucket {
   // processes; nullptr (the default) when the bucket is private to this process.
   virtual LimiterLock* limiter_lock();
 
+  // True (the default) when a call may wait on storage, the network or another process, so
+  // that an AsyncLimiter runs it on its blocking threads; false when every call returns at
+  // once, so that it is called inline on an executor's thread.
+  virtual bool may_block() const noexcept { return true; }
+
   // Releases the bucket's resources. Idempotent. Afterwards put, flush, count, peek and
   // waiting throw std::logic_error, and leak returns 0.
   virtual void close();

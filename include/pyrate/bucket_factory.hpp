@@ -41,6 +41,10 @@ class PYRATE_EXPORT BucketFactory {
   // calling get(), which saves copying a shared_ptr on every acquire.
   virtual AbstractBucket* sole_bucket() noexcept { return nullptr; }
 
+  // True (the default) when wrap_item or get may wait on storage, the network or another
+  // process, so that an AsyncLimiter calls them on its blocking threads.
+  virtual bool may_block() const noexcept { return true; }
+
   // Constructs a Bucket from `args`, then schedule_leak()s it.
   template <class Bucket, class... Args>
   std::shared_ptr<Bucket> create(Args&&... args) {
@@ -89,6 +93,8 @@ class PYRATE_EXPORT SingleBucketFactory final : public BucketFactory {
   std::shared_ptr<AbstractBucket> get(const RateItem& item) override;
   // The bucket, since every item goes to it.
   AbstractBucket* sole_bucket() noexcept override { return bucket_.get(); }
+  // Whether the bucket may block: wrap_item reads its clock.
+  bool may_block() const noexcept override { return bucket_->may_block(); }
   // Stops leaking and closes the bucket, scheduled or not. Idempotent.
   void close() override;
 

@@ -32,6 +32,8 @@ class PYRATE_EXPORT InMemoryBucket final : public AbstractBucket {
   std::optional<RateItem> peek(std::int64_t index) override;
   Millis waiting(const RateItem& item) override;
   void close() override;
+  // False: every call returns at once.
+  bool may_block() const noexcept override { return false; }
 
  private:
   class SlotLog;
