@@ -8,6 +8,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "pyrate/clock.hpp"
+
 namespace pyrate {
 namespace {
 
@@ -16,17 +18,6 @@ void check_interval(Millis interval) {
     throw std::invalid_argument("leak interval must be positive, got " + std::to_string(interval) +
                                 "ms");
   }
-}
-
-// `interval` ms from now, or the farthest representable time when that lies beyond it (a
-// huge interval must sleep, not overflow into the past and spin).
-std::chrono::steady_clock::time_point wake_time(Millis interval) {
-  using std::chrono::steady_clock;
-  const steady_clock::time_point now = steady_clock::now();
-  const auto room =
-      std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::time_point::max() - now);
-  if (interval >= room.count()) return steady_clock::time_point::max();
-  return now + std::chrono::milliseconds(interval);
 }
 
 }  // namespace
@@ -112,7 +103,7 @@ void Leaker::run() {
   pthread_setname_np(pthread_self(), "pyrate-leaker");
   std::unique_lock lock(mutex_);
   while (true) {
-    const auto wake_at = wake_time(leak_interval_);
+    const auto wake_at = steady_time_after(std::chrono::milliseconds(leak_interval_));
     wake_.wait_until(lock, wake_at, [this] { return stopping_; });
     if (stopping_ || !has_work()) break;
     std::vector<std::shared_ptr<AbstractBucket>> snapshot = buckets_;
