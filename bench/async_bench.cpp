@@ -15,7 +15,6 @@
 #include <utility>
 //
 #include <malloc.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -25,13 +24,14 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <memory>
 #include <pyrate/async_limiter.hpp>
 #include <pyrate/pyrate.hpp>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "support/process_usage.hpp"
 
 namespace {
 
@@ -95,14 +95,6 @@ double async_acquire_ns(std::int64_t count, std::int64_t batch, bool from_handle
 
 std::int64_t heap_bytes() { return static_cast<std::int64_t>(mallinfo2().uordblks); }
 
-std::int64_t rss_bytes() {
-  std::ifstream statm("/proc/self/statm");
-  std::int64_t pages = 0;
-  std::int64_t resident = 0;
-  statm >> pages >> resident;
-  return resident * sysconf(_SC_PAGESIZE);
-}
-
 struct WaitResult {
   std::size_t waiters = 0;
   std::size_t admitted = 0;
@@ -149,7 +141,7 @@ WaitResult async_waiters(std::size_t waiters, const Rate& rate) {
   const auto start = SteadyClock::now();
   malloc_trim(0);
   const std::int64_t heap_before = heap_bytes();
-  const std::int64_t rss_before = rss_bytes();
+  const std::int64_t rss_before = pyrate::testing::resident_bytes();
   for (std::size_t i = 0; i < waiters; ++i) {
     limiter.async_acquire("waiter", pyrate::AcquireOptions{},
                           [&result](std::exception_ptr, pyrate::Decision decision) {
@@ -158,8 +150,8 @@ WaitResult async_waiters(std::size_t waiters, const Rate& rate) {
   }
   result.heap_per_waiter =
       static_cast<double>(heap_bytes() - heap_before) / static_cast<double>(waiters);
-  result.rss_per_waiter =
-      static_cast<double>(rss_bytes() - rss_before) / static_cast<double>(waiters);
+  result.rss_per_waiter = static_cast<double>(pyrate::testing::resident_bytes() - rss_before) /
+                          static_cast<double>(waiters);
   io.run();
   result.seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
   measure_lateness(*bucket, rate, result);
@@ -176,7 +168,7 @@ WaitResult sync_waiters(std::size_t waiters, const Rate& rate) {
   const auto start = SteadyClock::now();
   malloc_trim(0);
   const std::int64_t heap_before = heap_bytes();
-  const std::int64_t rss_before = rss_bytes();
+  const std::int64_t rss_before = pyrate::testing::resident_bytes();
   std::vector<std::thread> threads;
   threads.reserve(waiters);
   try {
@@ -194,8 +186,8 @@ WaitResult sync_waiters(std::size_t waiters, const Rate& rate) {
   result.waiters = threads.size();
   result.heap_per_waiter =
       static_cast<double>(heap_bytes() - heap_before) / static_cast<double>(threads.size());
-  result.rss_per_waiter =
-      static_cast<double>(rss_bytes() - rss_before) / static_cast<double>(threads.size());
+  result.rss_per_waiter = static_cast<double>(pyrate::testing::resident_bytes() - rss_before) /
+                          static_cast<double>(threads.size());
   for (auto& thread : threads) thread.join();
   result.seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
   result.admitted = admitted.load();

@@ -10,24 +10,11 @@
 #include "async/bucket_checks.hpp"
 #include "async/bucket_queue.hpp"
 #include "async/queue_map.hpp"
+#include "limiter/acquire_options_check.hpp"
 #include "pyrate/in_memory_bucket.hpp"
 
 namespace pyrate {
 namespace {
-
-void check_options(const AcquireOptions& options) {
-  if (options.weight < 0) {
-    throw std::invalid_argument("acquire weight must not be negative, got " +
-                                std::to_string(options.weight));
-  }
-  if (options.timeout && options.timeout->count() < 0) {
-    throw std::invalid_argument("acquire timeout must not be negative, got " +
-                                std::to_string(options.timeout->count()) + "ms");
-  }
-  if (options.timeout && !options.blocking) {
-    throw std::invalid_argument("acquire timeout applies only to blocking acquires");
-  }
-}
 
 void check_buffer(Millis buffer_ms) {
   if (buffer_ms < 0) {
@@ -112,7 +99,7 @@ class AsyncLimiter::Impl {
   void start(Acquire acquire) {
     std::exception_ptr error;
     try {
-      check_options(acquire->options());
+      limiter::check_acquire_options(acquire->options());
     } catch (...) {
       error = std::current_exception();
     }

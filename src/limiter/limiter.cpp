@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "limiter/acquire_counters.hpp"
+#include "limiter/acquire_options_check.hpp"
 #include "pyrate/in_memory_bucket.hpp"
 #include "pyrate/sqlite_bucket.hpp"
 
@@ -16,20 +17,6 @@ namespace pyrate {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
-
-void check_options(const AcquireOptions& options) {
-  if (options.weight < 0) {
-    throw std::invalid_argument("acquire weight must not be negative, got " +
-                                std::to_string(options.weight));
-  }
-  if (options.timeout && options.timeout->count() < 0) {
-    throw std::invalid_argument("acquire timeout must not be negative, got " +
-                                std::to_string(options.timeout->count()) + "ms");
-  }
-  if (options.timeout && !options.blocking) {
-    throw std::invalid_argument("acquire timeout applies only to blocking acquires");
-  }
-}
 
 // `ms` milliseconds after `from`; a time too far to represent means "as long as it takes".
 SteadyClock::time_point after(SteadyClock::time_point from, Millis ms) {
@@ -78,7 +65,7 @@ bool Limiter::try_acquire(std::string_view name, const AcquireOptions& options) 
 }
 
 Decision Limiter::acquire(std::string_view name, const AcquireOptions& options) {
-  check_options(options);
+  limiter::check_acquire_options(options);
   if (options.weight == 0) {
     Decision nothing_to_take;
     nothing_to_take.admitted = true;
