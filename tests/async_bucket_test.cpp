@@ -28,6 +28,7 @@ using pyrate::RateItem;
 using pyrate_test::FakeClock;
 using pyrate_test::message_of;
 using pyrate_test::ProbeBucket;
+using pyrate_test::settled_thread_count;
 using pyrate_test::thread_count;
 using namespace std::chrono_literals;
 
@@ -140,7 +141,7 @@ TEST_CASE(
 TEST_CASE("AsyncBucketAdapter calls an in-memory bucket inline and completes later") {
   boost::asio::io_context io;
   auto bucket = std::make_shared<ProbeBucket>(std::vector<Rate>{Rate(2, 1000)}, false);
-  const std::size_t threads_before = thread_count();
+  const std::size_t threads_before = settled_thread_count();
   AsyncBucketAdapter adapter(io.get_executor(), bucket);
   Delivered<Decision> admitted;
   adapter.async_admit(RateItem{"a", bucket->now(), 1}, into(admitted));
@@ -208,7 +209,7 @@ TEST_CASE("AsyncLeakTask leaks its buckets on the executor without a thread") {
   bucket->set_clock(clock);
   REQUIRE(bucket->put(RateItem{"old", 1'000, 3}));
   auto adapter = std::make_shared<AsyncBucketAdapter>(io.get_executor(), bucket);
-  const std::size_t threads_before = thread_count();
+  const std::size_t threads_before = settled_thread_count();
   AsyncLeakTask task(io.get_executor(), 20);
   task.register_bucket(adapter);
   task.register_bucket(adapter);

@@ -39,6 +39,7 @@ using pyrate_test::message_of;
 using pyrate_test::Outcome;
 using pyrate_test::Outcomes;
 using pyrate_test::ProbeBucket;
+using pyrate_test::settled_thread_count;
 using pyrate_test::thread_count;
 using SteadyClock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
@@ -147,7 +148,7 @@ TEST_CASE("Many waiters on one io thread wait on timers, adding no thread") {
   AsyncLimiter limiter(io.get_executor(), bucket, buffer(5));
   constexpr std::size_t kWaiters = 200;
   Outcomes outcomes(kWaiters);
-  const std::size_t threads_before = thread_count();
+  const std::size_t threads_before = settled_thread_count();
   for (std::size_t i = 0; i < kWaiters; ++i) {
     limiter.async_acquire("w", blocking(), outcomes.handler(i));
   }
@@ -469,7 +470,7 @@ TEST_CASE("A bucket that may block is checked on the blocking threads, never the
 TEST_CASE("An in-memory bucket is checked inline and starts no blocking thread") {
   boost::asio::io_context io;
   auto bucket = std::make_shared<ProbeBucket>(std::vector<Rate>{Rate(2, 100)}, false);
-  const std::size_t threads_before = thread_count();
+  const std::size_t threads_before = settled_thread_count();
   AsyncLimiter limiter(io.get_executor(), std::make_shared<pyrate::SingleBucketFactory>(
                                               bucket, /*schedule_leak=*/false));
   Outcomes outcomes(4);

@@ -86,4 +86,17 @@ inline std::size_t thread_count() {
   return count;
 }
 
+// thread_count() once threads that earlier tests left ending have gone: the same count read
+// twice 20 ms apart (for at most 2 s), so that a baseline is not taken mid-exit.
+inline std::size_t settled_thread_count() {
+  std::size_t count = thread_count();
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const std::size_t again = thread_count();
+    if (again == count) break;
+    count = again;
+  }
+  return count;
+}
+
 }  // namespace pyrate_test
