@@ -16,6 +16,7 @@
 #include "support/async_outcomes.hpp"
 #include "support/fake_clock.hpp"
 #include "support/probe_bucket.hpp"
+#include "support/thread_census.hpp"
 
 using pyrate::AsyncBucket;
 using pyrate::AsyncBucketAdapter;
@@ -25,11 +26,11 @@ using pyrate::InMemoryBucket;
 using pyrate::Millis;
 using pyrate::Rate;
 using pyrate::RateItem;
+using pyrate::testing::settled_thread_count;
+using pyrate::testing::thread_count;
 using pyrate_test::FakeClock;
 using pyrate_test::message_of;
 using pyrate_test::ProbeBucket;
-using pyrate_test::settled_thread_count;
-using pyrate_test::thread_count;
 using namespace std::chrono_literals;
 
 namespace {

@@ -26,6 +26,7 @@
 #include "support/fake_clock.hpp"
 #include "support/probe_bucket.hpp"
 #include "support/sqlite_test_support.hpp"
+#include "support/thread_census.hpp"
 
 using pyrate::AcquireOptions;
 using pyrate::AsyncLimiter;
@@ -35,12 +36,12 @@ using pyrate::InMemoryBucket;
 using pyrate::Millis;
 using pyrate::Rate;
 using pyrate::RateItem;
+using pyrate::testing::settled_thread_count;
+using pyrate::testing::thread_count;
 using pyrate_test::message_of;
 using pyrate_test::Outcome;
 using pyrate_test::Outcomes;
 using pyrate_test::ProbeBucket;
-using pyrate_test::settled_thread_count;
-using pyrate_test::thread_count;
 using SteadyClock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 

@@ -1,8 +1,6 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
-#include <filesystem>
-#include <fstream>
 #include <functional>
 #include <iostream>
 #include <memory>
@@ -16,6 +14,7 @@
 
 #include "support/eventually.hpp"
 #include "support/fake_clock.hpp"
+#include "support/thread_census.hpp"
 
 using pyrate::BucketFactory;
 using pyrate::InMemoryBucket;
@@ -25,6 +24,8 @@ using pyrate::Rate;
 using pyrate::RateItem;
 using pyrate::SingleBucketFactory;
 using pyrate::testing::eventually;
+using pyrate::testing::settled_threads_named;
+using pyrate::testing::threads_named;
 using pyrate_test::FakeClock;
 using SteadyClock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
@@ -74,17 +75,6 @@ class ProbeBucket final : public pyrate::AbstractBucket {
   mutable std::mutex mutex_;
   std::vector<Leak> leaks_;
 };
-
-// The threads of this process named `name`, read from /proc/self/task/*/comm.
-int threads_named(const std::string& name) {
-  int found = 0;
-  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
-    std::ifstream comm(task.path() / "comm");
-    std::string line;
-    if (std::getline(comm, line) && line == name) ++found;
-  }
-  return found;
-}
 
 // A factory that routes every item to one bucket without scheduling anything itself.
 class RoutingFactory final : public BucketFactory {
@@ -155,13 +145,13 @@ TEST_CASE("start does nothing while no bucket is registered") {
 }
 
 TEST_CASE("The leaker thread is named pyrate-leaker") {
-  const int before = threads_named("pyrate-leaker");
+  const std::size_t before = settled_threads_named("pyrate-leaker");
   Leaker leaker(10'000);
   leaker.register_bucket(std::make_shared<ProbeBucket>());
   leaker.start();
   CHECK(eventually([&] { return threads_named("pyrate-leaker") == before + 1; }));
   leaker.close();
-  CHECK(threads_named("pyrate-leaker") == before);
+  CHECK(eventually([&] { return threads_named("pyrate-leaker") == before; }));
 }
 
 TEST_CASE("The leaker calls leak(bucket.now()) one interval after start, then every interval") {
@@ -379,14 +369,14 @@ TEST_CASE("BucketFactory leak_interval defaults to 10000 ms and can be set") {
 }
 
 TEST_CASE("BucketFactory close stops leaking and closes every scheduled bucket") {
-  const int before = threads_named("pyrate-leaker");
+  const std::size_t before = settled_threads_named("pyrate-leaker");
   RoutingFactory factory;
   auto first = factory.create<InMemoryBucket>(std::vector<Rate>{Rate(5, 1000)});
   auto second = factory.create<InMemoryBucket>(std::vector<Rate>{Rate(5, 1000)});
   auto unscheduled = std::make_shared<InMemoryBucket>(std::vector<Rate>{Rate(5, 1000)});
   REQUIRE(eventually([&] { return threads_named("pyrate-leaker") == before + 1; }));
   factory.close();
-  CHECK(threads_named("pyrate-leaker") == before);
+  CHECK(eventually([&] { return threads_named("pyrate-leaker") == before; }));
   CHECK_THROWS_AS(first->count(), std::logic_error);
   CHECK_THROWS_AS(second->count(), std::logic_error);
   CHECK(unscheduled->count() == 0);
@@ -394,14 +384,14 @@ TEST_CASE("BucketFactory close stops leaking and closes every scheduled bucket")
 }
 
 TEST_CASE("The BucketFactory destructor stops the leaker and leaves the buckets open") {
-  const int before = threads_named("pyrate-leaker");
+  const std::size_t before = settled_threads_named("pyrate-leaker");
   std::shared_ptr<InMemoryBucket> bucket;
   {
     RoutingFactory factory;
     bucket = factory.create<InMemoryBucket>(std::vector<Rate>{Rate(5, 1000)});
     REQUIRE(eventually([&] { return threads_named("pyrate-leaker") == before + 1; }));
   }
-  CHECK(threads_named("pyrate-leaker") == before);
+  CHECK(eventually([&] { return threads_named("pyrate-leaker") == before; }));
   CHECK(bucket->count() == 0);
 }
 

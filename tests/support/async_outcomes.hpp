@@ -1,5 +1,5 @@
 // Test support for the async limiter and buckets: what each completion delivered, on which
-// thread and when; and the threads of this process.
+// thread and when.
 #pragma once
 
 #include <utility>
@@ -7,7 +7,6 @@
 #include <chrono>
 #include <cstddef>
 #include <exception>
-#include <filesystem>
 #include <mutex>
 #include <pyrate/decision.hpp>
 #include <string>
@@ -75,28 +74,6 @@ inline std::string message_of(const std::exception_ptr& error) {
   } catch (...) {
     return "non-standard exception";
   }
-}
-
-// The threads of this process.
-inline std::size_t thread_count() {
-  std::size_t count = 0;
-  for ([[maybe_unused]] const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
-    ++count;
-  }
-  return count;
-}
-
-// thread_count() once threads that earlier tests left ending have gone: the same count read
-// twice 20 ms apart (for at most 2 s), so that a baseline is not taken mid-exit.
-inline std::size_t settled_thread_count() {
-  std::size_t count = thread_count();
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    const std::size_t again = thread_count();
-    if (again == count) break;
-    count = again;
-  }
-  return count;
 }
 
 }  // namespace pyrate_test
