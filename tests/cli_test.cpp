@@ -535,6 +535,47 @@ TEST_CASE("status --json lists every bucket by name, names escaped") {
   CHECK_THAT(one.out, Contains("\"plain\"") && !Contains("quote"));
 }
 
+TEST_CASE("status --top N shows the N fullest buckets and a summary that counts every bucket") {
+  const Scratch scratch;
+  const auto take = [&](const std::string& bucket, const std::string& rate, int weight) {
+    REQUIRE(run_pyrate({"acquire", "--db", scratch.db(), "--bucket", bucket, "--rate", rate,
+                        "--weight", std::to_string(weight)})
+                .exit_code == 0);
+  };
+  take("quarter", "4/h", 1);
+  take("most", "4/h", 3);
+  take("full", "4/h", 4);
+  take("fifth", "10/h", 2);
+  const Outcome all = run_pyrate({"status", "--db", scratch.db()});
+  CHECK(all.exit_code == 0);
+  CHECK_THAT(all.out, EndsWith("\n4 buckets, 1 full now\n"));
+
+  const Outcome top = run_pyrate({"status", "--db", scratch.db(), "--top", "2"});
+  CHECK(top.exit_code == 0);
+  CHECK_THAT(top.out, EndsWith("\n4 buckets, 1 full now; showing the 2 fullest\n"));
+  CHECK(top.out.find("bucket \"full\"") < top.out.find("bucket \"most\""));
+  CHECK_THAT(top.out, !Contains("quarter") && !Contains("fifth"));
+
+  const Outcome json = run_pyrate({"status", "--db", scratch.db(), "--top", "3", "--json"});
+  CHECK(json.exit_code == 0);
+  CHECK(python_json(scratch, json.out, "[d['bucket_count'], d['full_count']]") == "[4, 1]");
+  CHECK(python_json(scratch, json.out, "[b['name'] for b in d['buckets']]") ==
+        "[\"full\", \"most\", \"quarter\"]");
+  const Outcome more_than_held = run_pyrate({"status", "--db", scratch.db(), "--top", "9"});
+  CHECK_THAT(more_than_held.out, EndsWith("\n4 buckets, 1 full now\n"));
+}
+
+TEST_CASE("status --top takes a positive count") {
+  const Scratch scratch;
+  for (const std::string value : {"0", "-1", "x", ""}) {
+    const Outcome refused = run_pyrate({"status", "--db", scratch.db(), "--top", value});
+    CHECK(refused.exit_code == 2);
+    CHECK_THAT(refused.err, Contains("--top"));
+  }
+  CHECK(run_pyrate({"acquire", "--db", scratch.db(), "--rate", "1/s", "--top", "1"}).exit_code ==
+        2);
+}
+
 TEST_CASE("status of a file that does not exist lists nothing and creates nothing") {
   const Scratch scratch;
   const Outcome text = run_pyrate({"status", "--db", scratch.db()});

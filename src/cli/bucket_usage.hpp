@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "pyrate/sqlite_bucket.hpp"
+#include "sqlite/recorded_buckets.hpp"
 
 namespace pyrate::cli {
 
@@ -24,8 +24,11 @@ struct BucketUsage {
   std::vector<RateUsage> rates;
 };
 
-// Measures `bucket` at its clock's now, holding its interprocess lock so that the numbers
-// agree. Throws what the bucket throws.
-BucketUsage measure_bucket(SQLiteBucket& bucket);
+// The use of a bucket surveyed at `now` (the survey's own now).
+BucketUsage usage_at(const SurveyedBucket& bucket, Millis now);
+
+// How much of its tightest limit `usage` uses now, for ordering buckets by fullness: the
+// largest used / limit over its rates, compared exactly. True when `a` is fuller than `b`.
+bool fuller(const BucketUsage& a, const BucketUsage& b);
 
 }  // namespace pyrate::cli

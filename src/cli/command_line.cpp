@@ -20,6 +20,7 @@ enum OptionBit : unsigned {
   kTimeoutOption = 1u << 5,
   kJsonOption = 1u << 6,
   kConflictExitCodeOption = 1u << 7,
+  kTopOption = 1u << 8,
 };
 
 constexpr unsigned kGateOptions = kDbOption | kBucketOption | kRateOption | kWeightOption |
@@ -32,7 +33,7 @@ struct OptionInfo {
   char short_name = 0;     // the one-letter form, as in "-E N", if any
 };
 
-constexpr std::array<OptionInfo, 8> kOptions{{
+constexpr std::array<OptionInfo, 9> kOptions{{
     {"db", kDbOption, "PATH"},
     {"bucket", kBucketOption, "NAME"},
     {"rate", kRateOption, "SPEC, e.g. 5/s"},
@@ -41,6 +42,7 @@ constexpr std::array<OptionInfo, 8> kOptions{{
     {"timeout", kTimeoutOption, "DURATION, e.g. 5s"},
     {"json", kJsonOption, ""},
     {"conflict-exit-code", kConflictExitCodeOption, "N, 0 to 255", 'E'},
+    {"top", kTopOption, "N"},
 }};
 
 struct SubcommandInfo {
@@ -52,7 +54,7 @@ struct SubcommandInfo {
 constexpr std::array<SubcommandInfo, 6> kSubcommands{{
     {Subcommand::kAcquire, "acquire", kGateOptions | kJsonOption},
     {Subcommand::kExec, "exec", kGateOptions},
-    {Subcommand::kStatus, "status", kDbOption | kBucketOption | kJsonOption},
+    {Subcommand::kStatus, "status", kDbOption | kBucketOption | kJsonOption | kTopOption},
     {Subcommand::kFlush, "flush", kDbOption | kBucketOption},
     {Subcommand::kLeak, "leak", kDbOption | kBucketOption},
     {Subcommand::kDemo, "demo", 0},
@@ -189,6 +191,9 @@ class SubcommandParser {
         break;
       case kTimeoutOption:
         line.timeout = in_context([&] { return parse_duration(value, "--timeout"); });
+        break;
+      case kTopOption:
+        line.top = in_context([&] { return parse_positive_count(value, "--top"); });
         break;
       case kConflictExitCodeOption:
         line.conflict_exit_code =

@@ -36,6 +36,7 @@ struct CommandLine {
   bool no_wait = false;                              // --no-wait
   std::optional<std::chrono::milliseconds> timeout;  // --timeout
   bool json = false;                                 // acquire and status --json
+  std::optional<std::int64_t> top;                   // status --top: the N fullest buckets
   int conflict_exit_code = kExitRefused;             // -E, --conflict-exit-code
   std::vector<std::string> command;                  // exec: the words after --
 

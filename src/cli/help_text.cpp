@@ -75,20 +75,23 @@ example: pyrate exec -E 75 --bucket api --rate 5/s -- curl -s https://example.or
 )";
 
 constexpr std::string_view kStatusHelp =
-    R"(usage: pyrate status [--db PATH] [--bucket NAME] [--json]
+    R"(usage: pyrate status [--db PATH] [--bucket NAME] [--top N] [--json]
 
 For each bucket in the database (or the one named): the slots it holds, when the next acquire
 of 1 would be admitted, and for each rate a bar of the window's use, the slots used and
 remaining and the time until the window frees a slot, e.g.
   10/s  [#######   ] 7 used, 3 remaining, next slot frees in 420 ms
-A database file that does not exist lists nothing and is not created.
+then a summary line: how many buckets the database records and how many are full now.
+A database file that does not exist lists nothing and is not created. Reading takes no lock.
 
 options:
-  --json         one JSON document: {"db": PATH, "buckets": [{"name", "held", "wait_ms",
-                 "rates": [{"rate", "limit", "interval_ms", "used", "remaining",
-                 "next_free_ms"}]}]}; "rate" is the SPEC (10/s), next_free_ms is null
-                 when the window holds no slot; bytes of a name that are not UTF-8
-                 show as U+FFFD
+  --top N        only the N fullest buckets: by the largest share of a limit used now, then
+                 by name; the summary still counts every bucket
+  --json         one JSON document: {"db": PATH, "bucket_count", "full_count", "buckets":
+                 [{"name", "held", "wait_ms", "rates": [{"rate", "limit", "interval_ms",
+                 "used", "remaining", "next_free_ms"}]}]}; "rate" is the SPEC (10/s),
+                 next_free_ms is null when the window holds no slot; bytes of a name that
+                 are not UTF-8 show as U+FFFD
   --bucket NAME  only this bucket
   --db PATH      the database file (see pyrate --help for the default)
 )";

@@ -54,15 +54,17 @@ _pyrate() {
       mapfile -t COMPREPLY < <(compgen -W "300ms 1s 5s 2min" -- "$cur")
       return 0
       ;;
-    --bucket | --weight)
+    --bucket | --weight | --top | --conflict-exit-code | -E)
       return 0
       ;;
   esac
 
   local flags
   case $subcommand in
-    acquire | exec) flags="--db --bucket --rate --weight --no-wait --timeout --help" ;;
-    status) flags="--db --bucket --json --help" ;;
+    acquire) flags="--db --bucket --rate --weight --no-wait --timeout --json --conflict-exit-code \
+      --help" ;;
+    exec) flags="--db --bucket --rate --weight --no-wait --timeout --conflict-exit-code --help" ;;
+    status) flags="--db --bucket --json --top --help" ;;
     flush | leak) flags="--db --bucket --help" ;;
     demo) flags="--help" ;;
     *) return 0 ;;

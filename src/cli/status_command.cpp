@@ -11,12 +11,19 @@
 #include "json_string.hpp"
 #include "slot_count.hpp"
 #include "spec_parser.hpp"
+#include "sqlite/recorded_buckets.hpp"
 #include "stored_buckets.hpp"
 
 namespace pyrate::cli {
 namespace {
 
 constexpr int kBarWidth = 10;
+
+// What the summary line counts: every bucket surveyed, whether shown or not.
+struct Summary {
+  std::size_t buckets = 0;
+  std::size_t full = 0;  // those where an acquire of 1 would wait now
+};
 
 // "[#######   ]": `used` of `limit` in kBarWidth cells; any use shows at least one cell, and
 // only a full window shows them all.
@@ -30,7 +37,7 @@ std::string usage_bar(std::int64_t used, std::int64_t limit) {
 }
 
 void print_text(const std::string& db_path, const std::vector<BucketUsage>& buckets,
-                const CommandLine& line) {
+                const Summary& summary, const CommandLine& line) {
   std::cout << "database " << db_path << '\n';
   if (buckets.empty()) {
     std::cout << "no " << (line.bucket ? "bucket " + json_string(*line.bucket) : "buckets")
@@ -57,10 +64,18 @@ void print_text(const std::string& db_path, const std::vector<BucketUsage>& buck
                 << '\n';
     }
   }
+  std::cout << summary.buckets << (summary.buckets == 1 ? " bucket, " : " buckets, ")
+            << summary.full << " full now";
+  if (buckets.size() < summary.buckets)
+    std::cout << "; showing the " << buckets.size() << " fullest";
+  std::cout << '\n';
 }
 
-void print_json(const std::string& db_path, const std::vector<BucketUsage>& buckets) {
-  std::cout << "{\n  \"db\": " << json_string(db_path) << ",\n  \"buckets\": [";
+void print_json(const std::string& db_path, const std::vector<BucketUsage>& buckets,
+                const Summary& summary) {
+  std::cout << "{\n  \"db\": " << json_string(db_path)
+            << ",\n  \"bucket_count\": " << summary.buckets
+            << ",\n  \"full_count\": " << summary.full << ",\n  \"buckets\": [";
   for (std::size_t b = 0; b < buckets.size(); ++b) {
     const BucketUsage& bucket = buckets[b];
     std::cout << (b == 0 ? "\n" : ",\n") << "    {\n      \"name\": " << json_string(bucket.name)
@@ -83,16 +98,26 @@ void print_json(const std::string& db_path, const std::vector<BucketUsage>& buck
 
 int run_status(const CommandLine& line) {
   const std::string db_path = locate_database(line.db).path;
+  const Millis now = SystemClock().now();
   std::vector<BucketUsage> buckets;
-  for (const StoredBucket& stored : select_stored_buckets(db_path, line.bucket)) {
-    const auto bucket = open_stored_bucket(db_path, stored);
-    buckets.push_back(measure_bucket(*bucket));
-    bucket->close();
+  Summary summary;
+  for (const SurveyedBucket& surveyed : survey_sqlite_buckets(db_path, now, line.bucket)) {
+    buckets.push_back(usage_at(surveyed, now));
+    ++summary.buckets;
+    if (buckets.back().wait_ms > 0) ++summary.full;
+  }
+  if (line.top && static_cast<std::size_t>(*line.top) < buckets.size()) {
+    // Fullest first; the survey's name order breaks ties.
+    const auto shown = buckets.begin() + static_cast<std::ptrdiff_t>(*line.top);
+    std::partial_sort(buckets.begin(), shown, buckets.end(), [](const auto& a, const auto& b) {
+      return fuller(a, b) || (!fuller(b, a) && a.name < b.name);
+    });
+    buckets.erase(shown, buckets.end());
   }
   if (line.json) {
-    print_json(display_path(db_path), buckets);
+    print_json(display_path(db_path), buckets, summary);
   } else {
-    print_text(display_path(db_path), buckets, line);
+    print_text(display_path(db_path), buckets, summary, line);
   }
   return kExitAdmitted;
 }

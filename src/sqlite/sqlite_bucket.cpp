@@ -145,29 +145,4 @@ std::shared_ptr<PerNameBucketFactory> per_name_sqlite_factory(std::vector<Rate> 
   return std::make_shared<PerNameBucketFactory>(std::move(make), std::move(leak_file));
 }
 
-std::vector<StoredBucket> list_sqlite_buckets(const std::string& db_path) {
-  if (db_path.empty() || db_path == kMemoryPath) return {};
-  const std::string path = absolute_database_path(db_path);
-  int version = 0;
-  const std::unique_ptr<SQLite::Database> db = open_existing_database(
-      path, SQLiteOptions{}.busy_timeout, schema::builtin_migrations(), &version);
-  if (!db || version == 0) return {};
-  std::vector<StoredBucket> buckets;
-  try {
-    SQLite::Statement statement(*db, "SELECT name, rates FROM buckets ORDER BY name");
-    while (statement.executeStep()) {
-      const SQLite::Column name = statement.getColumn(0);
-      const auto* bytes = static_cast<const char*>(name.getBlob());
-      buckets.push_back(StoredBucket{
-          bytes ? std::string(bytes, static_cast<std::size_t>(name.getBytes())) : std::string(),
-          schema::decode_rates(statement.getColumn(1).getString())});
-    }
-  } catch (const SQLite::Exception& error) {
-    throw storage_error(path, "list buckets", error);
-  } catch (const std::invalid_argument& error) {
-    throw StorageError(path + ": list buckets: " + error.what());
-  }
-  return buckets;
-}
-
 }  // namespace pyrate

@@ -43,7 +43,8 @@ constexpr const char* kCountSinceSql =
 constexpr const char* kRemoveBeforeInRangeSql =
     "DELETE FROM slots WHERE bucket_id IN (SELECT id FROM buckets WHERE name >= ?1 AND name < ?2) "
     "AND timestamp < ?3 RETURNING weight";
-constexpr const char* kFindBucketSql = "SELECT id, rates FROM buckets WHERE name = ?1";
+constexpr const char* kFindBucketSql = "SELECT id, rates, name FROM buckets WHERE name = ?1";
+constexpr const char* kAllBucketsSql = "SELECT id, rates, name FROM buckets ORDER BY name";
 constexpr const char* kRegisterBucketSql =
     "INSERT INTO buckets (name, rates) VALUES (?1, ?2) "
     "ON CONFLICT (name) DO UPDATE SET rates = excluded.rates RETURNING id";
@@ -161,6 +162,7 @@ SlotTable::SlotTable(SQLite::Database& db)
       count_since_(db, kCountSinceSql),
       remove_before_in_range_(db, kRemoveBeforeInRangeSql),
       find_bucket_(db, kFindBucketSql),
+      all_buckets_(db, kAllBucketsSql),
       register_bucket_(db, kRegisterBucketSql) {}
 
 void SlotTable::use_bucket(std::int64_t bucket) {
@@ -224,6 +226,20 @@ Decision SlotTable::decide(std::int64_t bucket, const RateItem& item,
   return decision;
 }
 
+std::vector<std::pair<std::int64_t, StoredBucket>> SlotTable::recorded_buckets(
+    const std::optional<std::string>& only) {
+  SQLite::Statement& select = only ? find_bucket_ : all_buckets_;
+  ResetOnExit reset(select);
+  if (only) bind_bytes(select, 1, *only);
+  std::vector<std::pair<std::int64_t, StoredBucket>> buckets;
+  while (select.executeStep()) {
+    buckets.emplace_back(select.getColumn(0).getInt64(),
+                         StoredBucket{column_bytes(select.getColumn(2)),
+                                      schema::decode_rates(select.getColumn(1).getString())});
+  }
+  return buckets;
+}
+
 std::int64_t SlotTable::remove_before(std::int64_t bucket, Millis cutoff) {
   use_bucket(bucket);
   ResetOnExit reset(remove_before_);
@@ -277,6 +293,26 @@ std::optional<RateItem> SlotTable::peek(std::int64_t bucket, std::int64_t index)
     return std::nullopt;
   }
   return RateItem{column_bytes(row_holding_.getColumn(2)), row_holding_.getColumn(0).getInt64(), 1};
+}
+
+std::pair<std::int64_t, std::vector<SlotTable::Window>> SlotTable::survey(
+    std::int64_t bucket, const std::vector<Rate>& rates, Millis now) {
+  use_bucket(bucket);
+  Transaction snapshot(db_, begin_read_, commit_, rollback_);
+  std::vector<Window> windows(rates.size());
+  const std::optional<Row> last = newest();
+  if (!last) return {0, windows};
+  Windows slots(*this, last->end);
+  for (std::size_t i = 0; i < rates.size(); ++i) {
+    const Rate& rate = rates[i];
+    const core::WindowCount in_window = slots.window(i, core::window_start(now, rate.interval));
+    windows[i].used = in_window.slots;
+    if (in_window.slots > 0) windows[i].oldest = in_window.oldest;
+    if (in_window.slots >= rate.limit)
+      windows[i].limit_th_newest = slots.timestamp_at(rate.limit - 1);
+  }
+  const std::int64_t held = slots.window(0, std::numeric_limits<Millis>::min()).slots;
+  return {held, windows};
 }
 
 }  // namespace pyrate

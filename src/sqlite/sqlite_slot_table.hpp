@@ -8,10 +8,12 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "pyrate/bucket.hpp"
 #include "pyrate/decision.hpp"
+#include "pyrate/sqlite_bucket.hpp"
 
 namespace pyrate {
 
@@ -39,6 +41,12 @@ class SlotTable {
   Decision decide(std::int64_t bucket, const RateItem& item, const std::vector<Rate>& rates,
                   bool record);
 
+  // The buckets recorded in the file with their ids, ordered by name (bytewise); only the one
+  // named `only`, when given. Throws std::invalid_argument for a rate list the file holds that
+  // this library did not write.
+  std::vector<std::pair<std::int64_t, StoredBucket>> recorded_buckets(
+      const std::optional<std::string>& only);
+
   // Removes the slots stamped before `cutoff`; returns how many.
   std::int64_t remove_before(std::int64_t bucket, Millis cutoff);
 
@@ -58,6 +66,18 @@ class SlotTable {
   // The slot at `index` (>= 0) counting from the newest, or nullopt past the oldest. Two index
   // seeks.
   std::optional<RateItem> peek(std::int64_t bucket, std::int64_t index);
+
+  // What one rate's window, ending at some time `now`, holds.
+  struct Window {
+    std::int64_t used = 0;                  // slots stamped at or after now - interval
+    std::optional<Millis> oldest;           // the oldest of them; none when used is 0
+    std::optional<Millis> limit_th_newest;  // the slot at position limit - 1 from the newest,
+                                            // when the window holds that many
+  };
+  // The bucket's slots as `rates` see them at `now`, from one snapshot: how many it holds and
+  // one Window per rate. A few index seeks per rate.
+  std::pair<std::int64_t, std::vector<Window>> survey(std::int64_t bucket,
+                                                      const std::vector<Rate>& rates, Millis now);
 
  private:
   // A row's first slot number, one past its last, and its timestamp.
@@ -89,6 +109,7 @@ class SlotTable {
   SQLite::Statement count_since_;
   SQLite::Statement remove_before_in_range_;
   SQLite::Statement find_bucket_;
+  SQLite::Statement all_buckets_;
   SQLite::Statement register_bucket_;
   std::optional<std::int64_t> bound_bucket_;
 };
