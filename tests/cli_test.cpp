@@ -15,6 +15,7 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <pyrate/pyrate.hpp>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -574,6 +575,26 @@ TEST_CASE("status --top takes a positive count") {
   }
   CHECK(run_pyrate({"acquire", "--db", scratch.db(), "--rate", "1/s", "--top", "1"}).exit_code ==
         2);
+}
+
+TEST_CASE(
+    "A slot stamped a day ahead makes acquire and status wait at most a minute and the rate") {
+  const Scratch scratch;
+  {
+    pyrate::SQLiteOptions options;
+    options.db_path = scratch.db();
+    options.bucket = "api";
+    pyrate::SQLiteBucket ahead(std::vector<pyrate::Rate>{pyrate::Rate(5, 1000)}, options);
+    const pyrate::Millis tomorrow = pyrate::SystemClock().now() + 86'400'000;
+    REQUIRE(ahead.put(pyrate::RateItem{"ahead", tomorrow, 5}));
+  }
+  const std::string allowed = std::to_string(pyrate::kClockStepTolerance + 1000 + 1);
+  const Outcome refused = run_pyrate(
+      {"acquire", "--db", scratch.db(), "--bucket", "api", "--rate", "5/s", "--no-wait", "--json"});
+  CHECK(refused.exit_code == 1);
+  CHECK(python_json(scratch, refused.out, "0 < d['retry_after_ms'] <= " + allowed) == "true");
+  const Outcome status = run_pyrate({"status", "--db", scratch.db(), "--json"});
+  CHECK(python_json(scratch, status.out, "0 < d['buckets'][0]['wait_ms'] <= " + allowed) == "true");
 }
 
 TEST_CASE("status of a file that does not exist lists nothing and creates nothing") {

@@ -15,11 +15,31 @@
 
 namespace pyrate {
 
+// How far ahead of an item's timestamp the built-in buckets still take a slot's stamp as it is
+// (see "Clock steps" below): longer than any lock or busy wait an item may meet between being
+// stamped and being decided with the default options, so that ordinary lateness never moves a
+// slot, and short next to the error of a clock that was wrong.
+inline constexpr Millis kClockStepTolerance = 60'000;
+
 // A bucket records admitted items as unit slots: an item of weight W holds W slots, all
 // stamped with the item's timestamp, all-or-nothing. Slots are kept in non-decreasing
 // timestamp order; an item older than the newest slot is checked, recorded and waited for as
 // if it carried the newest slot's timestamp, so a clock that steps backwards never admits more
 // than a rate allows.
+//
+// Clock steps (the built-in buckets). An item is never stamped later than its own timestamp
+// plus kClockStepTolerance: a slot stamped further ahead than that (a clock that was wrong, a
+// large backward step, another process's clock) counts, for the item and for every later
+// decision, as stamped at that ceiling; a decision that records moves such slots back to it in
+// the store. So:
+// - a clock that steps backwards, or slots from a clock that ran ahead, never admit more than a
+//   limit within any window of the bucket's current clock: a slot is only ever moved back,
+//   which keeps it counted in the current window;
+// - however far ahead a slot was stamped, the delay it causes is at most the widest interval
+//   plus kClockStepTolerance from the first decision after it;
+// - lateness below the tolerance (an item stamped, then delayed by a lock or a busy database
+//   before it was decided) is clamped to the newest slot, as above, and moves nothing.
+// leak() removes by the stamps as stored.
 //
 // Every method is safe to call from several threads at once (the Leaker calls leak() while
 // callers put()).

@@ -5,9 +5,11 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "core/millis_arithmetic.hpp"
+#include "pyrate/bucket.hpp"
 #include "pyrate/decision.hpp"
 #include "pyrate/rate.hpp"
 
@@ -37,6 +39,45 @@ concept SlotView = requires(View& view, std::size_t rate_index, Millis start,
 constexpr Millis window_start(Millis timestamp, Millis interval) noexcept {
   return saturating_sub(timestamp, interval);
 }
+
+// The latest stamp an item stamped `item_timestamp` may meet in its decision: slots stamped
+// later count as stamped here (the clock-step rule of bucket.hpp).
+constexpr Millis stamp_ceiling(Millis item_timestamp) noexcept {
+  return saturating_add(item_timestamp, kClockStepTolerance);
+}
+
+// The timestamp an item stamped `item_timestamp` is decided and recorded with, given the newest
+// slot's stamp (none for an empty bucket): never older than the newest slot, never past the
+// ceiling.
+constexpr Millis decision_timestamp(Millis item_timestamp, std::optional<Millis> newest) noexcept {
+  if (!newest) return item_timestamp;
+  const Millis newest_seen =
+      *newest < stamp_ceiling(item_timestamp) ? *newest : stamp_ceiling(item_timestamp);
+  return newest_seen > item_timestamp ? newest_seen : item_timestamp;
+}
+
+// A store's view with every stamp past `ceiling` seen as `ceiling`: what a decision sees of
+// slots stamped too far ahead before the store moves them back.
+template <class View>
+class CeilingView {
+ public:
+  CeilingView(View& view, Millis ceiling) : view_(view), ceiling_(ceiling) {}
+
+  WindowCount window(std::size_t rate_index, Millis start) {
+    WindowCount count = view_.window(rate_index, start);
+    if (count.oldest > ceiling_) count.oldest = ceiling_;
+    return count;
+  }
+
+  Millis timestamp_at(std::int64_t position) {
+    const Millis stamp = view_.timestamp_at(position);
+    return stamp > ceiling_ ? ceiling_ : stamp;
+  }
+
+ private:
+  View& view_;
+  const Millis ceiling_;
+};
 
 // Wait from `timestamp` until the slot stamped `slot` leaves the window of `interval`, for a
 // slot inside that window (timestamp - interval <= slot <= timestamp, exactly): slot - timestamp

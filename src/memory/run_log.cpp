@@ -33,12 +33,23 @@ class RunLog::Windows {
 RunLog::RunLog(std::size_t rate_count) : window_hints_(rate_count, 0) {}
 
 Decision RunLog::decide(const std::vector<Rate>& rates, const RateItem& item, bool record) {
-  const Millis timestamp =
-      runs_.empty() ? item.timestamp : std::max(item.timestamp, runs_.back().timestamp);
+  const Millis ceiling = core::stamp_ceiling(item.timestamp);
+  const Millis timestamp = core::decision_timestamp(
+      item.timestamp, runs_.empty() ? std::nullopt : std::optional(runs_.back().timestamp));
   Windows windows(*this);
-  Decision decision = core::decide(rates, timestamp, item.weight, windows);
-  if (record && decision.admitted && item.weight > 0) this->record(item, timestamp);
+  core::CeilingView view(windows, ceiling);
+  Decision decision = core::decide(rates, timestamp, item.weight, view);
+  if (record) {
+    move_back_after(ceiling);
+    if (decision.admitted && item.weight > 0) this->record(item, timestamp);
+  }
   return decision;
+}
+
+void RunLog::move_back_after(Millis ceiling) {
+  for (std::size_t i = runs_.size(); i > 0 && runs_[i - 1].timestamp > ceiling; --i) {
+    runs_[i - 1].timestamp = ceiling;
+  }
 }
 
 void RunLog::record(const RateItem& item, Millis timestamp) {

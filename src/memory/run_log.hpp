@@ -25,8 +25,9 @@ class RunLog {
   explicit RunLog(std::size_t rate_count);
 
   // The decision on `item` (weight >= 0) against `rates` (sorted, valid, of the size given to
-  // the constructor), made by core::decide with the item stamped no earlier than the newest
-  // slot; when admitted and `record` is true its slots are recorded with that stamp.
+  // the constructor), made by core::decide with the item stamped by core::decision_timestamp
+  // and slots past core::stamp_ceiling seen at it. With `record`, those slots are moved back to
+  // the ceiling, and an admitted item's slots are recorded with its stamp.
   Decision decide(const std::vector<Rate>& rates, const RateItem& item, bool record);
 
   // Removes the slots stamped before `cutoff`; returns how many.
@@ -52,6 +53,8 @@ class RunLog {
   };
 
   void record(const RateItem& item, Millis timestamp);
+  // Restamps the slots stamped after `ceiling` with `ceiling`.
+  void move_back_after(Millis ceiling);
   // The entry of names_ for `name`, counting one more run that carries it.
   Name* hold_name(const std::string& name);
   void pop_oldest_run();

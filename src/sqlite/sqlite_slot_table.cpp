@@ -29,6 +29,8 @@ constexpr const char* kInsertSql =
     "VALUES (?1, ?2, ?3, ?4, ?5)";
 constexpr const char* kRemoveBeforeSql =
     "DELETE FROM slots WHERE bucket_id = ?1 AND timestamp < ?2 RETURNING weight";
+constexpr const char* kMoveBackAfterSql =
+    "UPDATE slots SET timestamp = ?2 WHERE bucket_id = ?1 AND timestamp > ?2";
 constexpr const char* kClearSql = "DELETE FROM slots WHERE bucket_id = ?1";
 constexpr const char* kCountSql =
     "SELECT (SELECT start_seq + weight FROM slots WHERE bucket_id = ?1 "
@@ -157,6 +159,7 @@ SlotTable::SlotTable(SQLite::Database& db)
       row_holding_(db, kRowHoldingSql),
       insert_(db, kInsertSql),
       remove_before_(db, kRemoveBeforeSql),
+      move_back_after_(db, kMoveBackAfterSql),
       clear_(db, kClearSql),
       count_(db, kCountSql),
       count_since_(db, kCountSinceSql),
@@ -167,8 +170,9 @@ SlotTable::SlotTable(SQLite::Database& db)
 
 void SlotTable::use_bucket(std::int64_t bucket) {
   if (bound_bucket_ == bucket) return;
-  for (SQLite::Statement* statement : {&newest_, &first_at_or_after_, &row_holding_, &insert_,
-                                       &remove_before_, &clear_, &count_, &count_since_}) {
+  for (SQLite::Statement* statement :
+       {&newest_, &first_at_or_after_, &row_holding_, &insert_, &remove_before_, &move_back_after_,
+        &clear_, &count_, &count_since_}) {
     statement->bind(1, bucket);
   }
   bound_bucket_ = bucket;
@@ -205,10 +209,22 @@ Decision SlotTable::decide(std::int64_t bucket, const RateItem& item,
   Transaction transaction(db_, record ? begin_write_ : begin_read_, commit_, rollback_);
   const std::optional<Row> last = newest();
   const std::int64_t end = last ? last->end : 0;
-  const Millis timestamp = last ? std::max(item.timestamp, last->timestamp) : item.timestamp;
+  const Millis ceiling = core::stamp_ceiling(item.timestamp);
+  const Millis timestamp = core::decision_timestamp(
+      item.timestamp, last ? std::optional(last->timestamp) : std::nullopt);
   Windows windows(*this, end);
-  Decision decision = core::decide(rates, timestamp, item.weight, windows);
-  if (!record || !decision.admitted) return decision;
+  core::CeilingView view(windows, ceiling);
+  Decision decision = core::decide(rates, timestamp, item.weight, view);
+  if (!record) return decision;
+  if (last && last->timestamp > ceiling) {
+    ResetOnExit reset(move_back_after_);
+    move_back_after_.bind(2, ceiling);
+    move_back_after_.exec();
+  }
+  if (!decision.admitted) {
+    transaction.commit();
+    return decision;
+  }
   if (end > std::numeric_limits<std::int64_t>::max() - item.weight) {
     throw std::overflow_error(
         "the bucket's slot numbers would pass 2^63 - 1; they start again once it is leaked "
@@ -302,7 +318,8 @@ std::pair<std::int64_t, std::vector<SlotTable::Window>> SlotTable::survey(
   std::vector<Window> windows(rates.size());
   const std::optional<Row> last = newest();
   if (!last) return {0, windows};
-  Windows slots(*this, last->end);
+  Windows stored(*this, last->end);
+  core::CeilingView slots(stored, core::stamp_ceiling(now));
   for (std::size_t i = 0; i < rates.size(); ++i) {
     const Rate& rate = rates[i];
     const core::WindowCount in_window = slots.window(i, core::window_start(now, rate.interval));

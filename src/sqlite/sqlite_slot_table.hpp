@@ -34,8 +34,9 @@ class SlotTable {
   std::int64_t register_bucket(const std::string& name, const std::vector<Rate>& rates);
 
   // The decision on `item` (weight > 0) against `rates`, made by core::decide from one look
-  // at the bucket with the item stamped no earlier than the newest slot. With `record`, the
-  // look is a write transaction and an admitted item's slots are recorded with that stamp,
+  // at the bucket, with the item stamped by core::decision_timestamp and slots past
+  // core::stamp_ceiling seen at it. With `record`, the look is a write transaction that moves
+  // those slots back to the ceiling and records an admitted item's slots with its stamp,
   // committed when this returns. Throws std::overflow_error, recording nothing, when the
   // bucket's slot numbers would pass 2^63 - 1 (they start again once it is leaked empty).
   Decision decide(std::int64_t bucket, const RateItem& item, const std::vector<Rate>& rates,
@@ -75,7 +76,8 @@ class SlotTable {
                                             // when the window holds that many
   };
   // The bucket's slots as `rates` see them at `now`, from one snapshot: how many it holds and
-  // one Window per rate. A few index seeks per rate.
+  // one Window per rate, stamps past core::stamp_ceiling(now) seen at it. A few index seeks
+  // per rate.
   std::pair<std::int64_t, std::vector<Window>> survey(std::int64_t bucket,
                                                       const std::vector<Rate>& rates, Millis now);
 
@@ -104,6 +106,7 @@ class SlotTable {
   SQLite::Statement row_holding_;
   SQLite::Statement insert_;
   SQLite::Statement remove_before_;
+  SQLite::Statement move_back_after_;
   SQLite::Statement clear_;
   SQLite::Statement count_;
   SQLite::Statement count_since_;
