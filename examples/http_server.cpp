@@ -20,6 +20,7 @@
 // Before any Boost.Asio header: with GCC 12 and Boost 1.74, awaitable.hpp needs std::exchange.
 #include <utility>
 //
+#include <algorithm>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/beast/core.hpp>
@@ -136,6 +137,12 @@ std::optional<Options> parse_options(int argc, char** argv) {
   }
   if (options.db_path.empty()) throw std::invalid_argument("--db is required");
   if (options.rates.empty()) options.rates.emplace_back(5, pyrate::Duration::Second);
+  std::sort(options.rates.begin(), options.rates.end(),
+            [](const pyrate::Rate& a, const pyrate::Rate& b) { return a.interval < b.interval; });
+  if (!pyrate::validate_rate_list(options.rates)) {
+    throw std::invalid_argument(
+        "bad --rate list: by interval, limits must increase and limit/interval must not");
+  }
   return options;
 }
 
