@@ -258,7 +258,8 @@ void Session::read() {
   stream_.expires_after(kIoTimeout);
   http::async_read(stream_, buffer_, request_,
                    [self = shared_from_this()](beast::error_code error, std::size_t) {
-                     if (!error) self->handle();
+                     // A request read just before stop() is dropped with its connection.
+                     if (!error && !self->server_.stopping()) self->handle();
                    });
 }
 
@@ -292,7 +293,7 @@ void Session::handle() {
           }
           std::cerr << "http_server: " << failure.what() << '\n';
         }
-        self->answer(http::status::internal_server_error, nullptr, "storage error\n");
+        self->answer(http::status::internal_server_error, nullptr, "internal error\n");
       });
 }
 
