@@ -597,6 +597,28 @@ TEST_CASE(
   CHECK(python_json(scratch, status.out, "0 < d['buckets'][0]['wait_ms'] <= " + allowed) == "true");
 }
 
+TEST_CASE("An acquire with a narrower rate list leaves the wider list's history in place") {
+  const Scratch scratch;
+  const auto acquire = [&](std::vector<std::string> rates, int weight) {
+    std::vector<std::string> arguments{
+        "acquire", "--db",      scratch.db(), "--bucket",
+        "api",     "--no-wait", "--weight",   std::to_string(weight)};
+    for (const std::string& rate : rates) {
+      arguments.push_back("--rate");
+      arguments.push_back(rate);
+    }
+    return run_pyrate(arguments).exit_code;
+  };
+  CHECK(acquire({"3/s", "10/day"}, 3) == 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  CHECK(acquire({"3/s"}, 3) == 0);  // its leak keeps the day's slots
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  CHECK(acquire({"3/s", "10/day"}, 3) == 0);
+  CHECK(acquire({"3/s", "10/day"}, 2) == 1);  // 9 of 10 taken today
+  CHECK(run_pyrate({"leak", "--db", scratch.db(), "--bucket", "api"}).exit_code == 0);
+  CHECK(held_slots(scratch.db(), "api") == 9);
+}
+
 TEST_CASE("status of a file that does not exist lists nothing and creates nothing") {
   const Scratch scratch;
   const Outcome text = run_pyrate({"status", "--db", scratch.db()});

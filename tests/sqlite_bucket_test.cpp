@@ -297,6 +297,34 @@ TEST_CASE("SQLiteBucket: the file records each bucket's rates, the last ones ope
   CHECK(stored[0].rates == std::vector<Rate>{Rate(7, 3'600'000)});
 }
 
+TEST_CASE("SQLiteBucket: a narrower rate list's leak keeps the slots a wider list still counts") {
+  ScratchDir dir;
+  const std::string path = dir.file("lists.db");
+  const std::vector<Rate> full{Rate(3, Duration::Second), Rate(10, Duration::Day)};
+  auto clock = std::make_shared<FakeClock>(1'000'000);
+  SQLiteBucket wide(full, at(path, "api"));
+  wide.set_clock(clock);
+  for (int i = 0; i < 3; ++i) REQUIRE(wide.put(RateItem{"w", clock->now(), 1}));
+  clock->advance(5'000);
+  {
+    SQLiteBucket narrow({Rate(3, Duration::Second)}, at(path, "api"));
+    narrow.set_clock(clock);
+    CHECK(narrow.leak() == 0);  // the day's slots stay: the wide list registered a day
+    REQUIRE(narrow.put(RateItem{"n", clock->now(), 3}));
+  }
+  CHECK(pyrate::list_sqlite_buckets(path)[0].rates == std::vector<Rate>{Rate(3, 1000)});
+  // The reproduction: five more with the full list, a second apart. Ten fit the day, not 16.
+  int admitted = 0;
+  for (int i = 0; i < 5; ++i) {
+    clock->advance(1'001);
+    if (wide.put(RateItem{"w", clock->now(), 1})) ++admitted;
+  }
+  CHECK(admitted == 4);
+  CHECK(wide.count() == 10);
+  CHECK(wide.leak(1'000'000 + Duration::Day * 1) == 0);  // the first slots are a day old
+  CHECK(wide.leak(1'000'000 + Duration::Day * 1 + 1) == 3);
+}
+
 TEST_CASE("SQLiteBucket: list_sqlite_buckets of a missing file lists nothing and creates nothing") {
   ScratchDir dir;
   const std::string path = dir.file("absent.db");

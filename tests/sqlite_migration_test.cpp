@@ -135,6 +135,27 @@ TEST_CASE("Schema: a version-1 file holding slots is upgraded by the bucket and 
   CHECK(a.count() == 4);
 }
 
+TEST_CASE("Schema: version 3 records each bucket's widest interval, read from its rate list") {
+  ScratchDir dir;
+  const std::string path = dir.file("version-2.db");
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    REQUIRE(pyrate::schema::migrate(db, pyrate::schema::builtin_migrations().first(2)) == 0);
+    db.exec(
+        "INSERT INTO buckets (name, rates) VALUES (CAST('one' AS BLOB), '10/1000'), "
+        "(CAST('two' AS BLOB), '3/1000,10/86400000'), (CAST('big' AS BLOB), "
+        "'1/1,9223372036854775807/9223372036854775807')");
+  }
+  SQLite::Database db(path, SQLite::OPEN_READWRITE);
+  CHECK(pyrate::schema::migrate(db, pyrate::schema::builtin_migrations()) == 2);
+  SQLite::Statement widest(db, "SELECT name, widest_interval FROM buckets ORDER BY name");
+  std::vector<std::string> rows;
+  while (widest.executeStep()) {
+    rows.push_back(widest.getColumn(0).getString() + "=" + widest.getColumn(1).getString());
+  }
+  CHECK(rows == std::vector<std::string>{"big=9223372036854775807", "one=1000", "two=86400000"});
+}
+
 TEST_CASE("Schema: a migration that fails leaves the file as it was") {
   ScratchDir dir;
   const std::string path = dir.file("failed.db");

@@ -42,12 +42,18 @@ struct PYRATE_EXPORT SQLiteOptions {
 // and hold across every process that opens the same file and bucket.
 //
 // Timestamps are wall-clock Unix milliseconds (SystemClock) so that they mean the same in the
-// next process. Clock steps: a put whose item is older than the bucket's newest slot (the wall
-// clock stepped backwards, in this process or in another one sharing the bucket) is checked
-// and recorded as if stamped with the newest slot's timestamp. So the recorded timestamps never
-// decrease, and a step backwards admits nothing beyond the limits: the window stays where the
-// newest slot put it until the clock catches up. (A step forwards frees the windows early,
-// as it would for any clock-based limit.)
+// next process. Clock steps follow the rule of bucket.hpp, whichever process stamped the
+// slots: a put whose item is older than the bucket's newest slot is checked and recorded as if
+// stamped with the newest slot's timestamp (never more than kClockStepTolerance past its own),
+// so the recorded timestamps never decrease and a step backwards admits nothing beyond the
+// limits. (A step forwards frees the windows early, as it would for any clock-based limit.)
+//
+// Several rate lists on one bucket: processes may open one stored bucket with different rate
+// lists, and each enforces its own. The file records the last list opened (for pyrate status
+// and pyrate leak) and the widest interval of every list the bucket was ever opened with;
+// leak(), from any process, keeps every slot inside that widest interval, so a process with a
+// narrower list never deletes history a wider list still counts. The widest interval only
+// grows; flush() still empties the bucket.
 //
 // Every call is one SQLite transaction on the connection of the bucket's file (shared with the
 // other buckets this process opened in it through per_name_sqlite_factory): put() holds the file's
@@ -58,7 +64,7 @@ struct PYRATE_EXPORT SQLiteOptions {
 // Costs: admit, put, count and count_since take a few index seeks, O(log n) in the slots held:
 // the window is never scanned, so a full window costs what an empty one does, and a refusal
 // adds one seek per full rate for its wait. peek takes two seeks. An item of any weight is one
-// row; leak takes O(removed).
+// row; leak takes O(removed) and a seek.
 //
 // Thread-safe: calls on the buckets of one connection are serialised.
 class PYRATE_EXPORT SQLiteBucket final : public AbstractBucket {

@@ -82,10 +82,10 @@ Millis SQLiteBucket::waiting(const RateItem& item) {
 std::int64_t SQLiteBucket::leak(std::optional<Millis> current_timestamp) {
   if (closed()) return 0;
   const Millis now_ms = current_timestamp ? *current_timestamp : now();
-  const Millis cutoff = core::window_start(now_ms, rates().back().interval);
   try {
-    return impl_->on_slots(
-        "leak", [&](SlotTable& slots, std::int64_t id) { return slots.remove_before(id, cutoff); });
+    return impl_->on_slots("leak", [&](SlotTable& slots, std::int64_t id) {
+      return slots.remove_expired(id, now_ms);
+    });
   } catch (const std::logic_error&) {
     return 0;  // closed meanwhile
   }
@@ -133,14 +133,13 @@ std::shared_ptr<PerNameBucketFactory> per_name_sqlite_factory(std::vector<Rate> 
   rates = core::sorted_rate_list(std::move(rates));
   auto file = std::make_shared<BucketFile>(options);
   const std::string prefix = options.bucket + "/";
-  const Millis widest = rates.back().interval;
   auto make = [file, rates, prefix](std::string_view name) -> std::shared_ptr<AbstractBucket> {
     return std::make_shared<SQLiteBucket>(rates, file, prefix + std::string(name));
   };
-  auto leak_file = [file, prefix, widest, clock = std::make_shared<SystemClock>()] {
-    const Millis cutoff = core::window_start(clock->now(), widest);
+  auto leak_file = [file, prefix, clock = std::make_shared<SystemClock>()] {
+    const Millis now = clock->now();
     return file->with_slots(
-        "leak", [&](SlotTable& slots) { return slots.remove_before_in_prefix(prefix, cutoff); });
+        "leak", [&](SlotTable& slots) { return slots.remove_expired_in_prefix(prefix, now); });
   };
   return std::make_shared<PerNameBucketFactory>(std::move(make), std::move(leak_file));
 }

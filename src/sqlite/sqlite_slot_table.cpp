@@ -42,14 +42,18 @@ constexpr const char* kCountSinceSql =
     "        ORDER BY timestamp DESC, start_seq DESC LIMIT 1)"
     "     - (SELECT start_seq FROM slots WHERE bucket_id = ?1 AND timestamp >= ?2 "
     "        ORDER BY timestamp, start_seq LIMIT 1)";
-constexpr const char* kRemoveBeforeInRangeSql =
+// Each bucket's cutoff is ?3 less its own widest interval.
+constexpr const char* kRemoveExpiredInRangeSql =
     "DELETE FROM slots WHERE bucket_id IN (SELECT id FROM buckets WHERE name >= ?1 AND name < ?2) "
-    "AND timestamp < ?3 RETURNING weight";
+    "AND timestamp < ?3 - (SELECT widest_interval FROM buckets WHERE id = slots.bucket_id) "
+    "RETURNING weight";
 constexpr const char* kFindBucketSql = "SELECT id, rates, name FROM buckets WHERE name = ?1";
 constexpr const char* kAllBucketsSql = "SELECT id, rates, name FROM buckets ORDER BY name";
 constexpr const char* kRegisterBucketSql =
-    "INSERT INTO buckets (name, rates) VALUES (?1, ?2) "
-    "ON CONFLICT (name) DO UPDATE SET rates = excluded.rates RETURNING id";
+    "INSERT INTO buckets (name, rates, widest_interval) VALUES (?1, ?2, ?3) "
+    "ON CONFLICT (name) DO UPDATE SET rates = excluded.rates, "
+    "widest_interval = max(widest_interval, excluded.widest_interval) RETURNING id";
+constexpr const char* kWidestIntervalSql = "SELECT widest_interval FROM buckets WHERE id = ?1";
 
 // Resets a statement when leaving the scope that ran it, releasing what it holds (its read
 // snapshot, an autocommit write) and readying it for the next run. Bindings stay.
@@ -163,16 +167,17 @@ SlotTable::SlotTable(SQLite::Database& db)
       clear_(db, kClearSql),
       count_(db, kCountSql),
       count_since_(db, kCountSinceSql),
-      remove_before_in_range_(db, kRemoveBeforeInRangeSql),
+      remove_expired_in_range_(db, kRemoveExpiredInRangeSql),
       find_bucket_(db, kFindBucketSql),
       all_buckets_(db, kAllBucketsSql),
-      register_bucket_(db, kRegisterBucketSql) {}
+      register_bucket_(db, kRegisterBucketSql),
+      widest_interval_(db, kWidestIntervalSql) {}
 
 void SlotTable::use_bucket(std::int64_t bucket) {
   if (bound_bucket_ == bucket) return;
   for (SQLite::Statement* statement :
        {&newest_, &first_at_or_after_, &row_holding_, &insert_, &remove_before_, &move_back_after_,
-        &clear_, &count_, &count_since_}) {
+        &clear_, &count_, &count_since_, &widest_interval_}) {
     statement->bind(1, bucket);
   }
   bound_bucket_ = bucket;
@@ -190,6 +195,7 @@ std::int64_t SlotTable::register_bucket(const std::string& name, const std::vect
   ResetOnExit reset(register_bucket_);
   bind_bytes(register_bucket_, 1, name);
   register_bucket_.bind(2, encoded);
+  register_bucket_.bind(3, rates.back().interval);
   register_bucket_.executeStep();
   const std::int64_t id = register_bucket_.getColumn(0).getInt64();
   register_bucket_.executeStep();  // completes the statement, committing the upsert
@@ -256,27 +262,31 @@ std::vector<std::pair<std::int64_t, StoredBucket>> SlotTable::recorded_buckets(
   return buckets;
 }
 
-std::int64_t SlotTable::remove_before(std::int64_t bucket, Millis cutoff) {
+std::int64_t SlotTable::remove_expired(std::int64_t bucket, Millis now) {
   use_bucket(bucket);
+  Transaction transaction(db_, begin_write_, commit_, rollback_);
+  const Millis widest = single_integer(widest_interval_, 0);
   ResetOnExit reset(remove_before_);
-  remove_before_.bind(2, cutoff);
+  remove_before_.bind(2, core::window_start(now, widest));
   std::int64_t removed = 0;
   while (remove_before_.executeStep()) removed += remove_before_.getColumn(0).getInt64();
+  remove_before_.reset();
+  transaction.commit();
   return removed;
 }
 
-std::int64_t SlotTable::remove_before_in_prefix(std::string_view prefix, Millis cutoff) {
-  ResetOnExit reset(remove_before_in_range_);
+std::int64_t SlotTable::remove_expired_in_prefix(std::string_view prefix, Millis now) {
+  ResetOnExit reset(remove_expired_in_range_);
   // Every name that starts with `prefix` lies in [prefix, end): end is the prefix with its
   // last byte one higher.
   std::string end(prefix);
   end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
-  bind_bytes(remove_before_in_range_, 1, prefix);
-  bind_bytes(remove_before_in_range_, 2, end);
-  remove_before_in_range_.bind(3, cutoff);
+  bind_bytes(remove_expired_in_range_, 1, prefix);
+  bind_bytes(remove_expired_in_range_, 2, end);
+  remove_expired_in_range_.bind(3, now);
   std::int64_t removed = 0;
-  while (remove_before_in_range_.executeStep()) {
-    removed += remove_before_in_range_.getColumn(0).getInt64();
+  while (remove_expired_in_range_.executeStep()) {
+    removed += remove_expired_in_range_.getColumn(0).getInt64();
   }
   return removed;
 }

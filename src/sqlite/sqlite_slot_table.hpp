@@ -30,7 +30,7 @@ class SlotTable {
   explicit SlotTable(SQLite::Database& db);
 
   // The id of the bucket `name`, added to the file if new, with `rates` recorded as its rate
-  // list (written only when it changed).
+  // list (written only when it changed) and its widest interval kept if it is the widest yet.
   std::int64_t register_bucket(const std::string& name, const std::vector<Rate>& rates);
 
   // The decision on `item` (weight > 0) against `rates`, made by core::decide from one look
@@ -48,12 +48,13 @@ class SlotTable {
   std::vector<std::pair<std::int64_t, StoredBucket>> recorded_buckets(
       const std::optional<std::string>& only);
 
-  // Removes the slots stamped before `cutoff`; returns how many.
-  std::int64_t remove_before(std::int64_t bucket, Millis cutoff);
+  // Removes the bucket's slots that have left the widest window of every rate list it was
+  // registered with, the window ending at `now`; returns how many.
+  std::int64_t remove_expired(std::int64_t bucket, Millis now);
 
-  // Removes the slots stamped before `cutoff` of every bucket whose name starts with `prefix`
-  // (one statement); returns how many. `prefix` must end with a byte below 0xff.
-  std::int64_t remove_before_in_prefix(std::string_view prefix, Millis cutoff);
+  // remove_expired(bucket, now) for every bucket whose name starts with `prefix`, in one
+  // statement; returns how many. `prefix` must end with a byte below 0xff.
+  std::int64_t remove_expired_in_prefix(std::string_view prefix, Millis now);
 
   // Removes every slot.
   void clear(std::int64_t bucket);
@@ -110,10 +111,11 @@ class SlotTable {
   SQLite::Statement clear_;
   SQLite::Statement count_;
   SQLite::Statement count_since_;
-  SQLite::Statement remove_before_in_range_;
+  SQLite::Statement remove_expired_in_range_;
   SQLite::Statement find_bucket_;
   SQLite::Statement all_buckets_;
   SQLite::Statement register_bucket_;
+  SQLite::Statement widest_interval_;
   std::optional<std::int64_t> bound_bucket_;
 };
 
