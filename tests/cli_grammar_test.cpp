@@ -128,6 +128,31 @@ TEST_CASE("--help before -- asks for the subcommand's help whatever else is ther
   CHECK(parse({"exec", "--rate", "5/s", "--", "ls", "--help"}).action == CommandLine::Action::kRun);
 }
 
+TEST_CASE("-h and --help as the value of an option are that value, not a request for help") {
+  const CommandLine bucket = parse({"acquire", "--bucket", "-h", "--rate", "1/s"});
+  CHECK(bucket.action == CommandLine::Action::kRun);
+  CHECK(bucket.bucket == "-h");
+  const CommandLine db = parse({"status", "--db", "--help"});
+  CHECK(db.action == CommandLine::Action::kRun);
+  CHECK(db.db == "--help");
+  CHECK(parse({"leak", "--db", "-h", "--bucket", "--help"}).bucket == "--help");
+  CHECK_THROWS_WITH(parse({"acquire", "-E", "-h"}), Contains("--conflict-exit-code"));
+  CHECK(parse({"acquire", "--db=-h", "-h"}).action == CommandLine::Action::kShowHelp);
+  CHECK(parse({"acquire", "--bucket", "-h", "--help"}).action == CommandLine::Action::kShowHelp);
+  CHECK_THROWS_WITH(parse({"acquire", "--rate", "-h"}), Contains("rate '-h'"));
+}
+
+TEST_CASE("a usage message shortens a long argument to its first 64 bytes and its size") {
+  const std::string stray(100'000, 'z');
+  CHECK_THROWS_WITH(parse({"acquire", "--rate", "1/s", stray}),
+                    "acquire: unexpected argument '" + std::string(64, 'z') +
+                        "\u2026' (100000 bytes, 99936 cut)");
+  CHECK(pyrate::cli::quoted(std::string(64, 'z')) == "'" + std::string(64, 'z') + "'");
+  // A UTF-8 sequence is never split: 63 bytes, then a 2-byte sequence across byte 64.
+  CHECK(pyrate::cli::quoted(std::string(63, 'z') + "\u00e9" + std::string(10, 'z')) ==
+        "'" + std::string(63, 'z') + "\u2026' (75 bytes, 12 cut)");
+}
+
 TEST_CASE("a command line that cannot be run is a usage error naming the problem") {
   using Arguments = std::vector<std::string_view>;
   const std::vector<std::pair<Arguments, std::string>> cases{

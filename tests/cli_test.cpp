@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <optional>
 #include <pyrate/pyrate.hpp>
@@ -841,4 +842,86 @@ TEST_CASE("demo interrupted by SIGINT stops its workers, removes its files, dies
   CHECK_THAT(outcome.out, Contains("interrupted"));
   CHECK(scratch.entries().empty());
   CHECK(processes_running({"demo"}) == 0);
+}
+
+TEST_CASE(
+    "a --db that is a FIFO, a device or a directory exits 2 saying it is not a regular file") {
+  const Scratch scratch;
+  const std::string fifo = scratch.file("fifo");
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const std::vector<std::vector<std::string>> lines{
+      {"status", "--db", "/dev/null"},
+      {"status", "--db", "/dev/null", "--json"},
+      {"acquire", "--db", "/dev/null", "--rate", "1/s"},
+      {"acquire", "--db", fifo, "--rate", "1/s"},
+      {"leak", "--db", fifo},
+      {"status", "--db", scratch.path()},
+  };
+  for (const std::vector<std::string>& arguments : lines) {
+    const Outcome outcome = run_pyrate(arguments);
+    CHECK(outcome.exit_code == 2);
+    CHECK(outcome.out.empty());
+    CHECK(line_count(outcome.err) == 1);
+    CHECK_THAT(outcome.err, Contains("not a regular file"));
+  }
+  CHECK(fs::is_fifo(fifo));
+}
+
+TEST_CASE("a 100 KB bucket name is shortened in one-line messages, and kept whole in JSON") {
+  const Scratch scratch;
+  const std::string name(102'400, 'a');
+  const std::string shown = "\"" + std::string(64, 'a') + "\u2026\" (102400 bytes, 102336 cut)";
+  const Outcome unknown = run_pyrate({"flush", "--db", scratch.db(), "--bucket", name});
+  CHECK(unknown.exit_code == 0);
+  CHECK_THAT(unknown.out, Contains("no bucket " + shown + " in "));
+  CHECK(unknown.out.size() < 400);
+  REQUIRE(
+      run_pyrate({"acquire", "--db", scratch.db(), "--bucket", name, "--rate", "5/h"}).exit_code ==
+      0);
+  const Outcome status = run_pyrate({"status", "--db", scratch.db()});
+  CHECK_THAT(status.out, Contains("bucket " + shown + ": 1 slot held"));
+  CHECK(status.out.size() < 1000);
+  CHECK_THAT(run_pyrate({"status", "--db", scratch.db(), "--json"}).out,
+             Contains("\"name\": \"" + name + "\""));
+  const Outcome stray = run_pyrate({"acquire", "--rate", "5/h", name});
+  CHECK(stray.exit_code == 2);
+  CHECK(line_count(stray.err) == 1);
+  CHECK_THAT(stray.err, Contains("unexpected argument '" + std::string(64, 'a') +
+                                 "\u2026' (102400 bytes, 102336 cut)"));
+  CHECK(stray.err.size() < 400);
+}
+
+TEST_CASE("-h and --help as an option's value are that value, not a request for help") {
+  const Scratch scratch;
+  const Outcome acquired =
+      run_pyrate({"acquire", "--db", scratch.db(), "--bucket", "-h", "--rate", "1/s"});
+  CHECK(acquired.exit_code == 0);
+  CHECK(acquired.out.empty());
+  CHECK(held_slots(scratch.db(), "-h") == 1);
+  CHECK(
+      run_pyrate({"acquire", "--db", scratch.db(), "--bucket=--help", "--rate", "1/s"}).exit_code ==
+      0);
+  CHECK(held_slots(scratch.db(), "--help") == 1);
+  const Outcome db_named_h = run_pyrate({"status", "--db", "-h"});
+  CHECK(db_named_h.exit_code == 0);
+  CHECK_THAT(db_named_h.out, Contains("no buckets"));
+  CHECK_THAT(run_pyrate({"acquire", "--bucket", "x", "-h"}).out,
+             StartsWith("usage: pyrate acquire"));
+}
+
+TEST_CASE("status of a bucket whose window reaches past INT64_MAX shows the wait, saturated") {
+  const Scratch scratch;
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+  {
+    pyrate::SQLiteOptions options;
+    options.db_path = scratch.db();
+    options.bucket = "forever";
+    pyrate::SQLiteBucket bucket({pyrate::Rate(1, kMax)}, options);
+    REQUIRE(bucket.put(pyrate::RateItem{"x", bucket.now(), 1}));
+  }
+  const Outcome status = run_pyrate({"status", "--db", scratch.db()});
+  CHECK(status.exit_code == 0);
+  CHECK_THAT(status.out, Contains("bucket \"forever\": 1 slot held, next acquire waits"));
+  const Outcome json = run_pyrate({"status", "--db", scratch.db(), "--json"});
+  CHECK_THAT(json.out, Contains("\"wait_ms\": 922337203685477"));
 }

@@ -162,3 +162,18 @@ TEST_CASE("The default admit reports put's verdict, the failing rate's wait and 
   CHECK(refused.remaining == 0);
   CHECK(refused.reset_after == 801);
 }
+
+TEST_CASE("The default waiting saturates at the edges of Millis instead of overflowing") {
+  constexpr Millis kMax = std::numeric_limits<Millis>::max();
+  PlainBucket wide({Rate(1, kMax)});
+  REQUIRE(wide.put(RateItem{"a", 0, 1}));
+  REQUIRE_FALSE(wide.put(RateItem{"a", 0, 1}));
+  CHECK(wide.waiting(RateItem{"a", 0, 1}) == kMax);  // 0 - (0 - kMax) + 1
+  CHECK(wide.admit(RateItem{"a", 0, 1}).retry_after == kMax);
+  PlainBucket before_epoch({Rate(1, kMax)});
+  REQUIRE(before_epoch.put(RateItem{"a", -1, 1}));
+  REQUIRE_FALSE(before_epoch.put(RateItem{"a", -1, 1}));
+  CHECK(before_epoch.waiting(RateItem{"a", -1, 1}) == kMax);  // -1 - (-1 - kMax) + 1
+  // A slot that left the window since put() looked: no wait, however far it lies.
+  CHECK(before_epoch.waiting(RateItem{"a", kMax, 1}) == 0);
+}

@@ -534,6 +534,19 @@ TEST_CASE("wrap returns a callable that acquires before calling fn") {
   CHECK(bucket->count() == 5);
 }
 
+TEST_CASE("BucketFullError shortens a 100 KB name to its first 64 bytes and its size") {
+  Limiter limiter(Rate(4, 1000));
+  auto heavy = limiter.wrap([] {}, std::string(102'400, 'n'), 5);
+  try {
+    heavy();
+    FAIL("a weight above every limit was admitted");
+  } catch (const pyrate::BucketFullError& error) {
+    CHECK(std::string(error.what()) == "weight 5 of '" + std::string(64, 'n') +
+                                           "\u2026' (102400 bytes, 102336 cut) can never fit the "
+                                           "bucket's rates");
+  }
+}
+
 TEST_CASE("wrap keeps fn's signature: moved arguments, references and void") {
   Limiter limiter(Rate(100, 1000));
   auto unbox = limiter.wrap([](std::unique_ptr<int> boxed) { return *boxed; });

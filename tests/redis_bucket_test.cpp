@@ -5,10 +5,12 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <pyrate/pyrate.hpp>
 #include <pyrate/redis_bucket.hpp>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -271,4 +273,52 @@ TEST_CASE("After close, the server's clock throws logic_error", "[redis-bucket]"
   RedisBucket bucket({Rate(2, 1000)}, on(server));
   bucket.close();
   CHECK_THROWS_AS(bucket.now(), std::logic_error);
+}
+
+namespace {
+
+constexpr std::int64_t kLargestExact = (std::int64_t{1} << 53) - 1;
+
+}  // namespace
+
+TEST_CASE("Limits and intervals above 2^53 - 1 are refused: the scripts count in doubles",
+          "[redis-bucket]") {
+  RedisServer server;
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+  for (const Rate& rate :
+       {Rate(kMax, kMax), Rate(kLargestExact + 1, 1000), Rate(1, kLargestExact + 1)}) {
+    try {
+      RedisBucket bucket({rate}, on(server, "huge"));
+      FAIL("a rate the scripts cannot count exactly was accepted: " + to_string(rate));
+    } catch (const std::invalid_argument& error) {
+      CHECK_THAT(error.what(), Catch::Contains("2^53 - 1"));
+      CHECK_THAT(error.what(), Catch::Contains(std::to_string(rate.limit)));
+    }
+  }
+  CHECK(integer_of(server.command({"DBSIZE"})) == 0);
+  RedisBucket largest({Rate(kLargestExact, kLargestExact)}, on(server, "largest"));
+  largest.set_clock(std::make_shared<FakeClock>(0));
+  const Decision admitted = largest.admit(RateItem{"a", 0, kLargestExact});
+  CHECK(admitted.admitted);
+  CHECK(admitted.reset_after == kLargestExact + 1);
+  CHECK(largest.count() == kLargestExact);
+  const Decision refused = largest.admit(RateItem{"a", 1, 1});
+  CHECK_FALSE(refused.admitted);
+  CHECK(refused.retry_after == kLargestExact);  // 0 - 1 + (2^53 - 1) + 1
+  CHECK(largest.admit(RateItem{"a", 1, kMax}).retry_after == -1);
+  CHECK(largest.admit(RateItem{"a", 1, kLargestExact + 2}).retry_after == -1);
+  CHECK(largest.count() == kLargestExact);
+}
+
+TEST_CASE("Waits and resets are exact for windows reaching below -2^53", "[redis-bucket]") {
+  // t - interval does not fit a double exactly here: the script computes (slot - t) + interval.
+  RedisServer server;
+  const std::vector<Rate> rates{Rate(1, kLargestExact - 2)};
+  RedisBucket bucket(rates, on(server, "early"));
+  InMemoryBucket expected(rates);
+  const Millis t = -(Millis{1} << 52);
+  for (const RateItem& item : {RateItem{"a", t, 1}, RateItem{"a", t, 1}, RateItem{"a", t + 7, 1}}) {
+    check_same(bucket.admit(item), expected.admit(item));
+  }
+  CHECK(bucket.waiting(RateItem{"a", t + 7, 1}) == kLargestExact - 2 + 1 - 7);
 }

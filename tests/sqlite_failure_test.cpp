@@ -3,6 +3,7 @@
 // path, and never an admission that was not recorded.
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -11,6 +12,8 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "support/sqlite_test_support.hpp"
 
@@ -41,6 +44,23 @@ int open_fails_with_storage_error(const SQLiteOptions& options, const std::strin
   } catch (...) {
     return 2;
   }
+}
+
+// The message of the StorageError that opening `options` throws; "" when it opens or throws
+// something else.
+std::string open_error_message(const SQLiteOptions& options) {
+  try {
+    SQLiteBucket bucket({Rate(1, 1000)}, options);
+  } catch (const StorageError& error) {
+    return error.what();
+  } catch (...) {
+  }
+  return "";
+}
+
+// Whether `message` names `path` and holds `reason`.
+bool says(const std::string& message, const std::string& path, const std::string& reason) {
+  return message.find(path) != std::string::npos && message.find(reason) != std::string::npos;
 }
 
 void make_traversable(const ScratchDir& dir) {
@@ -162,6 +182,73 @@ TEST_CASE("SQLiteBucket: a directory it may not write is a StorageError naming t
   CHECK(pyrate_test::run_unprivileged(
             [&] { return open_fails_with_storage_error(at(path), path); }) == 0);
   CHECK_FALSE(pyrate_test::exists(path));
+}
+
+TEST_CASE("SQLiteBucket: unable to open the file names the system's reason: permission denied") {
+  ScratchDir dir;
+  make_traversable(dir);
+  std::filesystem::create_directory(dir.file("locked"));
+  std::filesystem::permissions(dir.file("locked"), std::filesystem::perms::owner_read |
+                                                       std::filesystem::perms::owner_exec |
+                                                       std::filesystem::perms::others_read |
+                                                       std::filesystem::perms::others_exec);
+  const std::string path = dir.file("locked/limits.db");
+  CHECK(pyrate_test::run_unprivileged([&] {
+          const std::string message = open_error_message(at(path));
+          return says(message, path, "unable to open database file: Permission denied") ? 0 : 1;
+        }) == 0);
+  CHECK_FALSE(pyrate_test::exists(path));
+}
+
+TEST_CASE("SQLiteBucket: unable to open the file names the system's reason: not a directory") {
+  ScratchDir dir;
+  { std::ofstream(dir.file("plain")) << "not a directory"; }
+  const std::string path = dir.file("plain/limits.db");
+  CHECK_THAT(
+      open_error_message(at(path)),
+      Catch::Contains(path) && Catch::Contains("unable to open database file: Not a directory"));
+  CHECK(pyrate::list_sqlite_buckets(path).empty());  // nothing is there to list
+}
+
+TEST_CASE("SQLiteBucket: unable to open the file names the system's reason: too many open files") {
+  ScratchDir dir;
+  const std::string path = dir.file("limits.db");
+  const int code = pyrate_test::run_in_child([&] {
+    // The lowest free descriptor becomes the limit: the next open fails with EMFILE.
+    const int lowest_free = ::dup(0);
+    if (lowest_free < 0) return 2;
+    ::close(lowest_free);
+    const rlimit limit{static_cast<rlim_t>(lowest_free), static_cast<rlim_t>(lowest_free)};
+    if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) return 3;
+    const std::string message = open_error_message(at(path));
+    return says(message, path, "unable to open database file: Too many open files") ? 0 : 1;
+  });
+  CHECK(code == 0);
+  CHECK_FALSE(pyrate_test::exists(path));
+}
+
+TEST_CASE("SQLiteBucket: a database path must be a regular file or name nothing yet") {
+  ScratchDir dir;
+  const std::string fifo = dir.file("fifo");
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  std::filesystem::create_directory(dir.file("directory"));
+  const std::vector<std::pair<std::string, std::string>> refused{
+      {fifo, "a FIFO"},
+      {"/dev/null", "a character device"},
+      {dir.file("directory"), "a directory"}};
+  for (const auto& [path, kind] : refused) {
+    const std::string message = open_error_message(at(path));
+    CHECK_THAT(message, Catch::Contains(path + ": open: not a regular file (" + kind + ")"));
+    try {
+      pyrate::list_sqlite_buckets(path);
+      FAIL("list_sqlite_buckets read " + path);
+    } catch (const StorageError& error) {
+      CHECK_THAT(error.what(), Catch::Contains("not a regular file (" + kind + ")"));
+    }
+  }
+  CHECK(std::filesystem::is_fifo(fifo));
+  CHECK(std::filesystem::is_empty(dir.file("directory")));
+  CHECK(open_error_message(at(dir.file("new.db"))).empty());  // a path where nothing is yet
 }
 
 TEST_CASE("SQLiteBucket: a read-only file is a StorageError, its bytes unchanged") {

@@ -18,6 +18,11 @@ namespace pyrate {
 // O(removed); nothing scans the log. An item of any weight costs one entry, and consecutive
 // items with the same name and timestamp share one. Thread-safe: every call takes the
 // bucket's own lock once.
+//
+// Limits: put() and admit() throw std::overflow_error, recording nothing, when the bucket would
+// hold more than 2^63 - 1 slots (leaking makes room; slot numbers start again as it does).
+// Decisions at the edges of Millis saturate: no wait or reset is ever negative but the -1 of a
+// weight that can never fit.
 class PYRATE_EXPORT InMemoryBucket final : public AbstractBucket {
  public:
   // Throws std::invalid_argument when `rates` is not a valid rate list once sorted.

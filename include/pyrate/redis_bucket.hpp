@@ -59,9 +59,13 @@ struct RedisOptions {
 // windows lie in time: every timestamp stays within s of the server's time when the item was
 // stamped (within s plus the round trip of when it was recorded), so a window of `interval`
 // in real time holds at most the slots of ceil((interval + 2s + 1) / (interval + 1)) windows.
-// Timestamps are compared exactly within +-2^53 ms (285,000 years around 1970), at double
-// precision beyond. Slot numbers must stay below 2^53: an admission that would pass it throws
-// StorageError (they start again from 0 once the bucket is leaked empty or expires).
+// Numbers. The scripts compute in Lua numbers, doubles, which hold every integer up to 2^53 - 1
+// exactly: rate limits and intervals must not exceed it (the constructor throws
+// std::invalid_argument), so that every count, wait and reset is exact; a larger weight, which
+// never fits, is refused whatever its size (retry_after -1). Timestamps are compared exactly within
+// +-2^53 ms (285,000 years around 1970), at double precision beyond. Slot numbers must stay at most
+// 2^53: an admission that would pass it throws StorageError and records nothing (they start again
+// from 0 once the bucket is leaked empty or expires).
 //
 // Expiry. Each put() or admit() (admitted or refused) refreshes the keys' time to live to the
 // widest registered interval, plus how far the newest slot's timestamp runs ahead of the server's
@@ -87,9 +91,10 @@ class PYRATE_EXPORT RedisBucket final : public AbstractBucket {
  public:
   // Connects (one connection, AUTH and SELECT as the URL says) and loads the scripts, so that a
   // wrong URL, password or database fails here. Timestamps come from the server's clock.
-  // Throws std::invalid_argument for an invalid rate list, a malformed URL or a negative
-  // timeout (the message never holds the password); StorageUnavailableError when the server
-  // cannot be reached; StorageError when it refuses the connection's setup.
+  // Throws std::invalid_argument for an invalid rate list, a limit or interval above 2^53 - 1,
+  // a malformed URL or a negative timeout (the message never holds the password);
+  // StorageUnavailableError when the server cannot be reached; StorageError when it refuses the
+  // connection's setup.
   explicit RedisBucket(std::vector<Rate> rates, RedisOptions options = {});
   ~RedisBucket() override;
 

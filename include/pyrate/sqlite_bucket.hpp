@@ -75,8 +75,12 @@ class PYRATE_EXPORT SQLiteBucket final : public AbstractBucket {
   // durability, a negative busy_timeout, a db_path holding a NUL byte, or multiprocess with
   // ":memory:";
   // SchemaError for a file from a newer schema version (left untouched); StorageError, naming
-  // the path and the cause, when the file cannot be opened, created or written, or is not a
-  // database.
+  // the path and the cause, when the file cannot be opened, created or written (with the
+  // system's reason, such as "Permission denied", "Not a directory" or "Too many open files"),
+  // is not a database, or is not a regular file at all (a FIFO, a device, a directory: only a
+  // regular file, or a path where nothing exists yet, is accepted).
+  // put() and admit() throw std::overflow_error, recording nothing, when the bucket's slot
+  // numbers would pass 2^63 - 1 (they start again from 0 once it is leaked empty).
   SQLiteBucket(std::vector<Rate> rates, SQLiteOptions options = {});
   // The bucket `bucket` in `file`, a database this process already has open for other buckets:
   // they share its connection, statements and inter-process lock (see per_name_sqlite_factory,
@@ -128,7 +132,7 @@ struct PYRATE_EXPORT StoredBucket {
 // Lists the buckets recorded in the database at `db_path`, ordered by name (bytewise). A file
 // that does not exist lists nothing and is not created; so do "" and ":memory:", which name no
 // shared file. Only reads the file. Throws SchemaError for a newer schema,
-// StorageError when the file cannot be read or is not a database.
+// StorageError when the file cannot be read, is not a database or is not a regular file.
 PYRATE_EXPORT std::vector<StoredBucket> list_sqlite_buckets(const std::string& db_path);
 
 }  // namespace pyrate

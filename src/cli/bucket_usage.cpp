@@ -2,13 +2,17 @@
 
 #include <algorithm>
 
+#include "core/millis_arithmetic.hpp"
+
 namespace pyrate::cli {
 namespace {
 
 // Milliseconds from `now` until a slot stamped `timestamp` leaves a window of `interval`: a
-// slot counts while its timestamp is at or after now - interval.
+// slot counts while its timestamp is at or after now - interval. Saturated: a file may hold any
+// timestamps and rates.
 Millis until_expiry(Millis timestamp, Millis interval, Millis now) {
-  return std::max<Millis>(0, timestamp + interval + 1 - now);
+  const Millis since = core::saturating_sub(timestamp, now);
+  return std::max<Millis>(0, core::saturating_add(core::saturating_add(since, interval), 1));
 }
 
 // The rate of `usage` that uses the largest share of its limit; nullptr when it has none.

@@ -92,12 +92,9 @@ class SubcommandParser {
   CommandLine parse() {
     CommandLine line;
     line.subcommand = info_.subcommand;
-    for (std::string_view argument : arguments_) {
-      if (argument == "--") break;
-      if (is_help_flag(argument)) {
-        line.action = CommandLine::Action::kShowHelp;
-        return line;
-      }
+    if (asks_for_help()) {
+      line.action = CommandLine::Action::kShowHelp;
+      return line;
     }
     std::vector<Rate> rates;
     for (next_ = 0; next_ < arguments_.size();) {
@@ -122,6 +119,30 @@ class SubcommandParser {
   }
 
  private:
+  // Whether --help or -h stands where an option may, before `--`: then the help is shown
+  // whatever else the line holds. As the value of an option ("--bucket -h") it is that value.
+  bool asks_for_help() const {
+    for (std::size_t i = 0; i < arguments_.size(); ++i) {
+      const std::string_view argument = arguments_[i];
+      if (argument == "--") return false;
+      if (is_help_flag(argument)) return true;
+      if (takes_next_argument(argument)) ++i;
+    }
+    return false;
+  }
+
+  // Whether `argument` is an option of this subcommand whose value is the next argument:
+  // "--name" or "-X" without an inline value, for an option that takes one.
+  bool takes_next_argument(std::string_view argument) const {
+    const OptionInfo* option = nullptr;
+    if (argument.starts_with("--")) {
+      option = find_option(argument.substr(2));
+    } else if (argument.size() == 2 && argument.front() == '-') {
+      option = find_short_option(argument[1]);
+    }
+    return option != nullptr && (info_.options & option->bit) != 0 && !option->value.empty();
+  }
+
   [[noreturn]] void fail(const std::string& problem) const {
     throw UsageError(std::string(info_.name) + ": " + problem);
   }

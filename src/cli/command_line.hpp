@@ -44,10 +44,11 @@ struct CommandLine {
   std::string bucket_or_default() const;
 };
 
-// Parses the arguments after the program name. --help anywhere before `--` asks for the
-// subcommand's help. Throws UsageError naming the problem: a missing or unknown subcommand,
-// an option the subcommand does not take, a missing or malformed value, an option given twice,
-// an invalid rate list, --no-wait with --timeout, or exec without a command.
+// Parses the arguments after the program name. --help or -h anywhere before `--` asks for the
+// subcommand's help, except as the value of an option (`--bucket -h` names the bucket "-h"). Throws
+// UsageError naming the problem: a missing or unknown subcommand, an option the subcommand does not
+// take, a missing or malformed value, an option given twice, an invalid rate list, --no-wait with
+// --timeout, or exec without a command.
 CommandLine parse_command_line(const std::vector<std::string_view>& arguments);
 
 }  // namespace pyrate::cli

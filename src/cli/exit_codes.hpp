@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/shown_name.hpp"
+
 namespace pyrate::cli {
 
 // The exit statuses of the pyrate command. `exec` otherwise exits with its command's status.
@@ -21,7 +23,11 @@ struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// `text` as a usage message shows what was typed: 'text'.
-inline std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
+// `text` as a usage message shows what was typed: 'text', shortened as core::shown_name says
+// when it is longer than 64 bytes.
+inline std::string quoted(std::string_view text) {
+  return core::shown_name(text,
+                          [](std::string_view kept) { return "'" + std::string(kept) + "'"; });
+}
 
 }  // namespace pyrate::cli

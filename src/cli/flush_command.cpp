@@ -15,7 +15,7 @@ int run_flush(const CommandLine& line) {
   const std::string name = line.bucket_or_default();
   const std::vector<StoredBucket> stored = select_stored_buckets(db_path, name);
   if (stored.empty()) {
-    std::cout << "nothing to flush: no bucket " << json_string(name) << " in "
+    std::cout << "nothing to flush: no bucket " << shown_name(name) << " in "
               << display_path(db_path) << '\n';
     return kExitAdmitted;
   }
@@ -28,7 +28,7 @@ int run_flush(const CommandLine& line) {
     bucket->flush();
   }
   bucket->close();
-  std::cout << "flushed " << slot_count(removed) << " from bucket " << json_string(name) << '\n';
+  std::cout << "flushed " << slot_count(removed) << " from bucket " << shown_name(name) << '\n';
   return kExitAdmitted;
 }
 

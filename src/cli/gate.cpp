@@ -25,7 +25,7 @@ const Rate* rate_too_small_for(const std::vector<Rate>& rates, std::int64_t weig
 // The one line that explains a refusal, without the "pyrate: " prefix.
 std::string refusal_reason(const CommandLine& line, const Decision& decision) {
   if (!decision.failing_rate) {  // the Limiter's lock wait ran out: no rate decided
-    return "refused: another process held bucket " + json_string(line.bucket_or_default()) +
+    return "refused: another process held bucket " + shown_name(line.bucket_or_default()) +
            "'s lock" +
            (line.timeout ? " for longer than the " + format_span(line.timeout->count()) + " timeout"
                          : "");

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <cstdio>
 
+#include "core/shown_name.hpp"
+
 namespace pyrate::cli {
 namespace {
 
@@ -85,5 +87,7 @@ std::string json_string(std::string_view text) {
   }
   return quoted + "\"";
 }
+
+std::string shown_name(std::string_view name) { return core::shown_name(name, json_string); }
 
 }  // namespace pyrate::cli

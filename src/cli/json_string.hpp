@@ -10,4 +10,8 @@ namespace pyrate::cli {
 // and each byte that is not part of valid UTF-8 replaced by U+FFFD.
 std::string json_string(std::string_view text);
 
+// A bucket name as a one-line message shows it: json_string of the name, or of its first 64
+// bytes followed by "…" and the size when it is longer (see core::shown_name).
+std::string shown_name(std::string_view name);
+
 }  // namespace pyrate::cli

@@ -14,7 +14,7 @@ int run_leak(const CommandLine& line) {
   const std::vector<StoredBucket> stored = select_stored_buckets(db_path, line.bucket);
   if (stored.empty()) {
     std::cout << "nothing to leak: no "
-              << (line.bucket ? "bucket " + json_string(*line.bucket) : std::string("buckets"))
+              << (line.bucket ? "bucket " + shown_name(*line.bucket) : std::string("buckets"))
               << " in " << display_path(db_path) << '\n';
     return kExitAdmitted;
   }
@@ -23,7 +23,7 @@ int run_leak(const CommandLine& line) {
     const std::int64_t removed = bucket->leak();
     bucket->close();
     std::cout << "leaked " << slot_count(removed, "expired") << " from bucket "
-              << json_string(entry.name) << '\n';
+              << shown_name(entry.name) << '\n';
   }
   return kExitAdmitted;
 }

@@ -40,12 +40,12 @@ void print_text(const std::string& db_path, const std::vector<BucketUsage>& buck
                 const Summary& summary, const CommandLine& line) {
   std::cout << "database " << db_path << '\n';
   if (buckets.empty()) {
-    std::cout << "no " << (line.bucket ? "bucket " + json_string(*line.bucket) : "buckets")
+    std::cout << "no " << (line.bucket ? "bucket " + shown_name(*line.bucket) : "buckets")
               << " recorded\n";
     return;
   }
   for (const BucketUsage& bucket : buckets) {
-    std::cout << "bucket " << json_string(bucket.name) << ": " << slot_count(bucket.held)
+    std::cout << "bucket " << shown_name(bucket.name) << ": " << slot_count(bucket.held)
               << " held, "
               << (bucket.wait_ms == 0 ? std::string("next acquire admitted now")
                                       : "next acquire waits " + format_span(bucket.wait_ms))

@@ -128,7 +128,10 @@ Millis AbstractBucket::waiting(const RateItem& item) {
   if (const auto newest = peek(0)) timestamp = std::max(timestamp, newest->timestamp);
   const std::optional<RateItem> bound = peek(rate->limit - item.weight);
   if (!bound) return 0;
-  return std::max<Millis>(0, bound->timestamp - (timestamp - rate->interval) + 1);
+  // bound - (timestamp - interval) + 1, saturated: the slot may have left the window since
+  // put() looked, and the window may reach below the smallest Millis.
+  const Millis since = core::saturating_sub(bound->timestamp, timestamp);
+  return std::max<Millis>(0, core::saturating_add(core::saturating_add(since, rate->interval), 1));
 }
 
 Decision AbstractBucket::admit(const RateItem& item) {

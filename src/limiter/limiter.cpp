@@ -8,6 +8,7 @@
 #include <thread>
 #include <tuple>
 
+#include "core/shown_name.hpp"
 #include "limiter/acquire_counters.hpp"
 #include "limiter/acquire_options_check.hpp"
 #include "pyrate/in_memory_bucket.hpp"
@@ -178,8 +179,9 @@ void Limiter::acquire_or_throw(std::string_view name, std::int64_t weight) {
   AcquireOptions options;
   options.weight = weight;
   if (!acquire(name, options).admitted) {
-    throw BucketFullError("weight " + std::to_string(weight) + " of '" + std::string(name) +
-                          "' can never fit the bucket's rates");
+    const auto quote = [](std::string_view kept) { return "'" + std::string(kept) + "'"; };
+    throw BucketFullError("weight " + std::to_string(weight) + " of " +
+                          core::shown_name(name, quote) + " can never fit the bucket's rates");
   }
 }
 

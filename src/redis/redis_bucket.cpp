@@ -22,6 +22,23 @@ std::chrono::milliseconds checked_timeout(std::chrono::milliseconds timeout, con
   return timeout;
 }
 
+// The largest integer that the scripts' numbers (Lua's doubles) hold exactly with every integer
+// below it: 2^53 - 1.
+constexpr std::int64_t kLargestExactInteger = (std::int64_t{1} << 53) - 1;
+
+// `rates`, each limit and interval checked to be at most kLargestExactInteger.
+const std::vector<Rate>& exact_in_scripts(const std::vector<Rate>& rates) {
+  for (const Rate& rate : rates) {
+    if (rate.limit > kLargestExactInteger || rate.interval > kLargestExactInteger) {
+      throw std::invalid_argument(
+          "RedisBucket: rate " + to_string(rate) + " (" + std::to_string(rate.limit) + " per " +
+          std::to_string(rate.interval) +
+          " ms) is too large: Redis scripts count in doubles, exact up to 2^53 - 1");
+    }
+  }
+  return rates;
+}
+
 // A decimal integer that a script answered, saturated to the range of std::int64_t.
 std::int64_t to_integer(const redisReply& reply) {
   if (reply.type == REDIS_REPLY_INTEGER) return reply.integer;
@@ -97,7 +114,7 @@ RedisBucket::Impl::Impl(const std::vector<Rate>& rates, RedisOptions options)
       entries_key(options.key_prefix + "{" + bucket + "}:entries"),
       times_key(options.key_prefix + "{" + bucket + "}:times"),
       widest_key(options.key_prefix + "{" + bucket + "}:widest"),
-      widest(std::to_string(rates.back().interval)) {
+      widest(std::to_string(exact_in_scripts(rates).back().interval)) {
   for (const Rate& rate : rates) {
     rate_arguments.push_back(std::to_string(rate.limit));
     rate_arguments.push_back(std::to_string(rate.interval));

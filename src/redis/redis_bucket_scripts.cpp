@@ -96,7 +96,8 @@ for i = 1, rate_count do
       if weight > limit then
         retry_after = -1
       else
-        local wait = timestamp_at(limit - weight) - (t - interval) + 1
+        -- In this order every partial result stays within the window: exact.
+        local wait = (timestamp_at(limit - weight) - t) + interval + 1
         if wait > retry_after then retry_after = wait end
       end
     end
@@ -111,7 +112,7 @@ if admitted and weight > 0 then
 end
 local reset_after = 0
 if tightest_slots > 0 then
-  reset_after = tightest_oldest + tonumber(ARGV[5 + 2 * tightest]) - t + 1
+  reset_after = (tightest_oldest - t) + tonumber(ARGV[5 + 2 * tightest]) + 1
 end
 
 if record then

@@ -1,7 +1,9 @@
 #include "sqlite/sqlite_database.hpp"
 
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +12,7 @@
 #include <filesystem>
 #include <limits>
 #include <random>
+#include <system_error>
 #include <thread>
 
 namespace pyrate {
@@ -83,6 +86,64 @@ void switch_to_wal(SQLite::Database& db, const std::string& path, Deadline deadl
   }
 }
 
+// What the system says about opening `path` for reading and writing, for SQLite's bare
+// "unable to open database file" (SQLite's own errno is lost with its handle, and names the
+// read-only retry it makes after a refused create): "Permission denied", "Not a directory",
+// "Too many open files"; empty when the open works now.
+std::string open_failure_reason(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOCTTY);
+  if (fd >= 0) {
+    ::close(fd);
+    return {};
+  }
+  int error = errno;
+  if (error == ENOENT) {
+    // A missing file is created in its directory.
+    const std::string directory = std::filesystem::path(path).parent_path().string();
+    if (::faccessat(AT_FDCWD, directory.c_str(), W_OK | X_OK, AT_EACCESS) == 0) return {};
+    error = errno;
+  }
+  return std::generic_category().message(error);
+}
+
+// The StorageError for SQLite's failure to open `path`, with the system's reason when SQLite
+// only says it was unable to open the file.
+StorageError open_error(const std::string& path, const SQLite::Exception& error) {
+  std::string message = path + ": open: " + error.what();
+  if ((error.getErrorCode() & 0xff) == SQLITE_CANTOPEN) {
+    const std::string reason = open_failure_reason(path);
+    if (!reason.empty()) message += ": " + reason;
+  }
+  return StorageError(message);
+}
+
+// What is at `path`, described for a refusal: "a FIFO", "a directory".
+const char* file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "an unknown kind of file";
+}
+
+// Whether a regular file is at `path` (false when nothing is, or a component of the path is
+// not a directory). Throws StorageError naming `path` when anything else is there (a FIFO or
+// a device would block SQLite, fail with "disk I/O error" or read as an empty database), or
+// when the path cannot be looked up.
+bool regular_file_exists(const std::string& path) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) {
+    const int error = errno;
+    if (error == ENOENT || error == ENOTDIR) return false;
+    throw StorageError(
+        path + ": open: unable to open database file: " + std::generic_category().message(error));
+  }
+  if (S_ISREG(info.st_mode)) return true;
+  throw StorageError(path + ": open: not a regular file (" + file_kind(info.st_mode) +
+                     "); a database is a regular file, or a path where none exists yet");
+}
+
 }  // namespace
 
 const char* synchronous_pragma(Durability durability) {
@@ -133,6 +194,7 @@ std::string absolute_database_path(const std::string& db_path) {
 std::unique_ptr<SQLite::Database> open_bucket_database(
     const std::string& path, Durability durability, std::chrono::milliseconds busy_timeout,
     std::span<const schema::Migration> migrations) {
+  if (path != kMemoryPath) regular_file_exists(path);
   const Deadline deadline = std::chrono::steady_clock::now() + busy_timeout;
   try {
     auto db = std::make_unique<SQLite::Database>(
@@ -151,17 +213,14 @@ std::unique_ptr<SQLite::Database> open_bucket_database(
     if (version < schema::latest_version(migrations)) schema::migrate(*db, migrations);
     return db;
   } catch (const SQLite::Exception& error) {
-    throw storage_error(path, "open", error);
+    throw open_error(path, error);
   }
 }
 
 std::unique_ptr<SQLite::Database> open_existing_database(
     const std::string& path, std::chrono::milliseconds busy_timeout,
     std::span<const schema::Migration> migrations, int* version) {
-  std::error_code error;
-  const bool exists = std::filesystem::exists(path, error);
-  if (error) throw StorageError(path + ": open: " + error.message());
-  if (!exists) return nullptr;
+  if (!regular_file_exists(path)) return nullptr;
   const Deadline deadline = std::chrono::steady_clock::now() + busy_timeout;
   try {
     // Read-write without create, although it only reads: a read-write connection removes the
@@ -173,7 +232,7 @@ std::unique_ptr<SQLite::Database> open_existing_database(
     *version = checked_version(*db, path, deadline, migrations);
     return db;
   } catch (const SQLite::Exception& error) {
-    throw storage_error(path, "open", error);
+    throw open_error(path, error);
   }
 }
 

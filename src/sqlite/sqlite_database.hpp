@@ -50,8 +50,10 @@ const char* synchronous_pragma(Durability durability);
 // schema version this library knows, switched to the WAL journal, given PRAGMA synchronous from
 // `durability`, and migrated to the latest of `migrations`.
 // Throws SchemaError for a newer schema version, with nothing written; StorageError, naming
-// `path`, when the file cannot be opened or created, is not a database, is read-only, or stays
-// busy past `busy_timeout`.
+// `path`, when something other than a regular file is there (a FIFO, a device, a directory),
+// when the file cannot be opened or created (with the system's reason: permission denied, not
+// a directory, too many open files), is not a database, is read-only, or stays busy past
+// `busy_timeout`.
 std::unique_ptr<SQLite::Database> open_bucket_database(
     const std::string& path, Durability durability, std::chrono::milliseconds busy_timeout,
     std::span<const schema::Migration> migrations);
@@ -59,7 +61,8 @@ std::unique_ptr<SQLite::Database> open_bucket_database(
 // A connection that only reads an existing file, or nullptr when no file exists at `path`
 // (nothing is created). The file's version is known to be at most the latest of `migrations`;
 // `*version` receives it.
-// Throws SchemaError for a newer version; StorageError when the file cannot be read.
+// Throws SchemaError for a newer version; StorageError when something other than a regular
+// file is at `path`, or the file cannot be read.
 std::unique_ptr<SQLite::Database> open_existing_database(
     const std::string& path, std::chrono::milliseconds busy_timeout,
     std::span<const schema::Migration> migrations, int* version);
