@@ -160,7 +160,7 @@ std::vector<StoredBucket> list_sqlite_buckets(const std::string& db_path) {
       const auto* bytes = static_cast<const char*>(name.getBlob());
       buckets.push_back(StoredBucket{
           bytes ? std::string(bytes, static_cast<std::size_t>(name.getBytes())) : std::string(),
-          schema::decode_rates(statement.getColumn(1).getString())});
+          core::decode_rate_list(statement.getColumn(1).getString())});
     }
   } catch (const SQLite::Exception& error) {
     throw storage_error(path, "list buckets", error);

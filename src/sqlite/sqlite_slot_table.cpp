@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "core/rate_list.hpp"
 #include "core/sliding_window.hpp"
 #include "sqlite/sqlite_schema.hpp"
 
@@ -173,7 +174,7 @@ void SlotTable::use_bucket(std::int64_t bucket) {
 }
 
 std::int64_t SlotTable::register_bucket(const std::string& name, const std::vector<Rate>& rates) {
-  const std::string encoded = schema::encode_rates(rates);
+  const std::string encoded = core::encode_rate_list(rates);
   {
     ResetOnExit reset(find_bucket_);
     bind_bytes(find_bucket_, 1, name);
