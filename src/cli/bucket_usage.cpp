@@ -14,16 +14,17 @@ Millis until_expiry(Millis timestamp, Millis interval, Millis now) {
 
 }  // namespace
 
-BucketUsage measure_bucket(SQLiteBucket& bucket) {
+BucketUsage measure_bucket(AbstractBucket& bucket, const std::string& name,
+                           const CountSince& count_since) {
   std::unique_lock<LimiterLock> guard;
   if (LimiterLock* lock = bucket.limiter_lock()) guard = std::unique_lock(*lock);
 
   BucketUsage usage;
-  usage.name = bucket.bucket_name();
+  usage.name = name;
   usage.held = bucket.count();
   const Millis now = bucket.now();
   for (const Rate& rate : bucket.rates()) {
-    RateUsage rate_usage{rate, bucket.count_since(now - rate.interval), 0, std::nullopt};
+    RateUsage rate_usage{rate, count_since(now - rate.interval), 0, std::nullopt};
     rate_usage.remaining = std::max<std::int64_t>(0, rate.limit - rate_usage.used);
     if (rate_usage.used > 0) {
       if (const auto oldest = bucket.peek(rate_usage.used - 1)) {

@@ -2,11 +2,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "pyrate/sqlite_bucket.hpp"
+#include "pyrate/bucket.hpp"
 
 namespace pyrate::cli {
 
@@ -24,8 +25,13 @@ struct BucketUsage {
   std::vector<RateUsage> rates;
 };
 
-// Measures `bucket` at its clock's now, holding its interprocess lock so that the numbers
-// agree. Throws what the bucket throws.
-BucketUsage measure_bucket(SQLiteBucket& bucket);
+// The slots of a bucket stamped at or after a timestamp (SQLiteBucket::count_since,
+// RedisBucket::count_since).
+using CountSince = std::function<std::int64_t(Millis timestamp)>;
+
+// Measures `bucket`, stored as `name`, at its clock's now, holding its interprocess lock (if it
+// has one) so that the numbers agree. Throws what the bucket throws.
+BucketUsage measure_bucket(AbstractBucket& bucket, const std::string& name,
+                           const CountSince& count_since);
 
 }  // namespace pyrate::cli

@@ -1,17 +1,17 @@
 #include <algorithm>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "bucket_store.hpp"
 #include "bucket_usage.hpp"
 #include "commands.hpp"
 #include "core/rate_spec.hpp"
-#include "database_location.hpp"
 #include "exit_codes.hpp"
 #include "json_string.hpp"
 #include "slot_count.hpp"
 #include "spec_parser.hpp"
-#include "stored_buckets.hpp"
 
 namespace pyrate::cli {
 namespace {
@@ -82,17 +82,15 @@ void print_json(const std::string& db_path, const std::vector<BucketUsage>& buck
 }  // namespace
 
 int run_status(const CommandLine& line) {
-  const std::string db_path = locate_database(line.db).path;
+  const std::unique_ptr<BucketStore> store = open_bucket_store(line.db);
   std::vector<BucketUsage> buckets;
-  for (const StoredBucket& stored : select_stored_buckets(db_path, line.bucket)) {
-    const auto bucket = open_stored_bucket(db_path, stored);
-    buckets.push_back(measure_bucket(*bucket));
-    bucket->close();
+  for (const StoredBucket& stored : store->select(line.bucket)) {
+    buckets.push_back(store->measure(stored));
   }
   if (line.json) {
-    print_json(display_path(db_path), buckets);
+    print_json(store->display_name(), buckets);
   } else {
-    print_text(display_path(db_path), buckets, line);
+    print_text(store->display_name(), buckets, line);
   }
   return kExitAdmitted;
 }
