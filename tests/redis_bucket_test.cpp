@@ -266,6 +266,8 @@ TEST_CASE("A negative timeout is refused", "[redis-bucket]") {
   options.connect_timeout = 1000ms;
   options.command_timeout = -1ms;
   CHECK_THROWS_AS(RedisBucket({Rate(1, 1000)}, options), std::invalid_argument);
+  CHECK_THROWS_AS(per_name_redis_factory({Rate(1, 1000)}, options), std::invalid_argument);
+  CHECK_THROWS_AS(list_redis_buckets(options), std::invalid_argument);
 }
 
 TEST_CASE("After close, the server's clock throws logic_error", "[redis-bucket]") {

@@ -156,8 +156,8 @@ PYRATE_EXPORT std::shared_ptr<PerNameBucketFactory> per_name_redis_factory(std::
 // (bytewise), each with the rate list of its last put() or admit(): those whose keys have not
 // expired. Walks the keys with SCAN (never KEYS), so that the server keeps serving others
 // meanwhile; a bucket made or expired during the walk may be listed or not. `options.bucket`
-// is not used. Throws std::invalid_argument for a malformed URL, StorageUnavailableError or
-// StorageError as RedisBucket does.
+// is not used. Throws std::invalid_argument for a malformed URL or a negative timeout;
+// StorageUnavailableError or StorageError as RedisBucket does.
 PYRATE_EXPORT std::vector<StoredBucket> list_redis_buckets(const RedisOptions& options);
 
 }  // namespace pyrate

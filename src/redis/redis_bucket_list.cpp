@@ -8,6 +8,7 @@
 #include "core/rate_list.hpp"
 #include "pyrate/errors.hpp"
 #include "pyrate/redis_bucket.hpp"
+#include "redis/redis_bucket_server.hpp"
 #include "redis/redis_connection.hpp"
 #include "redis/redis_url.hpp"
 
@@ -32,8 +33,7 @@ std::string_view text_of(const redisReply& reply) { return {reply.str, reply.len
 
 std::vector<StoredBucket> list_redis_buckets(const RedisOptions& options) {
   const redis::RedisUrl url = redis::RedisUrl::parse(options.url);
-  redis::Connection connection(url,
-                               redis::Timeouts{options.connect_timeout, options.command_timeout});
+  redis::Connection connection(url, redis::checked_timeouts(options));
   const std::string pattern = glob_literal(options.key_prefix) + "{*" + std::string(kRatesSuffix);
   const auto unexpected = [&] { return StorageError(url.redacted + ": SCAN: unexpected answer"); };
   std::vector<StoredBucket> buckets;

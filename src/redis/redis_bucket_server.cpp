@@ -17,10 +17,13 @@ std::chrono::milliseconds checked_timeout(std::chrono::milliseconds timeout, con
 
 }  // namespace
 
+Timeouts checked_timeouts(const RedisOptions& options) {
+  return Timeouts{checked_timeout(options.connect_timeout, "connect_timeout"),
+                  checked_timeout(options.command_timeout, "command_timeout")};
+}
+
 BucketServer::BucketServer(const RedisOptions& options)
-    : pool(RedisUrl::parse(options.url),
-           Timeouts{checked_timeout(options.connect_timeout, "connect_timeout"),
-                    checked_timeout(options.command_timeout, "command_timeout")}) {
+    : pool(RedisUrl::parse(options.url), checked_timeouts(options)) {
   on_connection("open", [&](Connection& connection) {
     for (Script* script :
          {&decide_script, &count_script, &count_since_script, &peek_script, &leak_script}) {

@@ -13,6 +13,9 @@
 
 namespace pyrate::redis {
 
+// The timeouts of `options`. Throws std::invalid_argument for a negative one.
+Timeouts checked_timeouts(const RedisOptions& options);
+
 // One server as RedisOptions::url names it, with the scripts of every bucket operation loaded
 // into its cache. A RedisBucket made on its own has one of these; the buckets of
 // per_name_redis_factory share one, so that any number of names use at most
