@@ -5,7 +5,6 @@
 #include <memory>
 #include <pyrate/pyrate.hpp>
 #include <pyrate/redis_bucket.hpp>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -26,10 +25,12 @@ namespace {
 long held_slots(const std::string& url, const std::string& name) {
   const Outcome status = run_pyrate({"status", "--db", url, "--json"});
   REQUIRE(status.exit_code == 0);
-  const std::regex entry("\"name\": \"" + name + "\",\\s*\"held\": (\\d+)");
-  std::smatch match;
-  if (!std::regex_search(status.out, match, entry)) return -1;
-  return std::stol(match[1].str());
+  const auto entry = status.out.find("\"name\": \"" + name + "\",");
+  if (entry == std::string::npos) return -1;
+  const std::string held = "\"held\": ";
+  const auto at = status.out.find(held, entry);
+  REQUIRE(at != std::string::npos);
+  return std::stol(status.out.substr(at + held.size()));
 }
 
 }  // namespace
