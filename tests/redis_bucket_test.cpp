@@ -2,6 +2,7 @@
 // decisions of the shared core computed by its script, one entry per item, the server's clock,
 // its keys, names as data, expiry, the script cache, rate lists sharing a bucket, and the URL's
 // database and socket. Each test starts its own redis-server.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdint>
@@ -120,7 +121,7 @@ TEST_CASE("The bucket's keys share its hash tag under the key prefix", "[redis-b
   for (const RedisValue& key : keys.elements) names.push_back(key.text);
   std::sort(names.begin(), names.end());
   CHECK(names == std::vector<std::string>{"app:limits:{tagged}:entries",
-                                          "app:limits:{tagged}:times",
+                                          "app:limits:{tagged}:rates", "app:limits:{tagged}:times",
                                           "app:limits:{tagged}:widest"});
 }
 
@@ -168,10 +169,11 @@ TEST_CASE("An idle bucket's keys expire after its widest interval", "[redis-buck
   CHECK(ttl <= 401);
   CHECK(integer_of(server.command({"PTTL", times_key("idle")})) <= 401);
   CHECK(integer_of(server.command({"PTTL", widest_key("idle")})) <= 401);
+  CHECK(integer_of(server.command({"PTTL", rates_key("idle")})) <= 401);
   CHECK(eventually(
       [&] {
-        return integer_of(server.command(
-                   {"EXISTS", entries_key("idle"), times_key("idle"), widest_key("idle")})) == 0;
+        return integer_of(server.command({"EXISTS", entries_key("idle"), times_key("idle"),
+                                          widest_key("idle"), rates_key("idle")})) == 0;
       },
       2s));
   CHECK(bucket.count() == 0);
@@ -266,6 +268,8 @@ TEST_CASE("A negative timeout is refused", "[redis-bucket]") {
   options.connect_timeout = 1000ms;
   options.command_timeout = -1ms;
   CHECK_THROWS_AS(RedisBucket({Rate(1, 1000)}, options), std::invalid_argument);
+  CHECK_THROWS_AS(per_name_redis_factory({Rate(1, 1000)}, options), std::invalid_argument);
+  CHECK_THROWS_AS(list_redis_buckets(options), std::invalid_argument);
 }
 
 TEST_CASE("After close, the server's clock throws logic_error", "[redis-bucket]") {
@@ -321,4 +325,76 @@ TEST_CASE("Waits and resets are exact for windows reaching below -2^53", "[redis
     check_same(bucket.admit(item), expected.admit(item));
   }
   CHECK(bucket.waiting(RateItem{"a", t + 7, 1}) == kLargestExact - 2 + 1 - 7);
+}
+
+TEST_CASE("count_since counts the slots stamped at or after a timestamp", "[redis-bucket]") {
+  RedisServer server;
+  RedisBucket bucket({Rate(10, Duration::Minute)}, on(server));
+  bucket.set_clock(std::make_shared<FakeClock>(1000));
+  REQUIRE(bucket.put(RateItem{"a", 1000, 2}));
+  REQUIRE(bucket.put(RateItem{"b", 1500, 3}));
+  CHECK(bucket.count_since(0) == 5);
+  CHECK(bucket.count_since(1000) == 5);
+  CHECK(bucket.count_since(1001) == 3);
+  CHECK(bucket.count_since(1500) == 3);
+  CHECK(bucket.count_since(1501) == 0);
+  server.command({"SCRIPT", "FLUSH"});
+  CHECK(bucket.count_since(1200) == 3);
+}
+
+TEST_CASE("The bucket records the rate list of its last check beside its slots", "[redis-bucket]") {
+  RedisServer server;
+  RedisBucket wide({Rate(100, Duration::Minute), Rate(5, Duration::Second)}, on(server, "r"));
+  REQUIRE(wide.put(RateItem{"x", wide.now(), 1}));
+  CHECK(server.command({"GET", rates_key("r")}).text == "5/1000,100/60000");
+  RedisBucket narrow({Rate(3, 500)}, on(server, "r"));
+  CHECK_FALSE(narrow.put(RateItem{"y", narrow.now(), 4}));  // refused, still a check
+  CHECK(server.command({"GET", rates_key("r")}).text == "3/500");
+}
+
+TEST_CASE("list_redis_buckets lists the buckets under the prefix with SCAN, never KEYS",
+          "[redis-bucket]") {
+  RedisServer server;
+  RedisOptions options = on(server);
+  options.key_prefix = "a*[?]\\:";  // glob characters are literal
+  const std::vector<std::string> names{std::string("n\0ul", 4), "}{", "a/b", "*", "", "z"};
+  for (const std::string& name : names) {
+    options.bucket = name;
+    RedisBucket bucket({Rate(2, Duration::Minute)}, options);
+    REQUIRE(bucket.put(RateItem{"x", bucket.now(), 1}));
+  }
+  RedisOptions other = on(server, "other prefix");
+  other.key_prefix = "ab:";
+  RedisBucket elsewhere({Rate(2, Duration::Minute)}, other);
+  REQUIRE(elsewhere.put(RateItem{"x", elsewhere.now(), 1}));
+  RedisBucket never_checked({Rate(2, Duration::Minute)}, on(server, "never checked"));
+
+  const std::vector<StoredBucket> listed = list_redis_buckets(options);
+  std::vector<std::string> expected = names;
+  std::sort(expected.begin(), expected.end());
+  std::vector<std::string> listed_names;
+  for (const StoredBucket& stored : listed) {
+    listed_names.push_back(stored.name);
+    CHECK(stored.rates == std::vector<Rate>{Rate(2, Duration::Minute)});
+  }
+  CHECK(listed_names == expected);
+  const std::string stats = server.command({"INFO", "commandstats"}).text;
+  CHECK(stats.find("cmdstat_scan:") != std::string::npos);
+  CHECK(stats.find("cmdstat_keys:") == std::string::npos);
+}
+
+TEST_CASE("list_redis_buckets follows SCAN's cursor over many pages", "[redis-bucket]") {
+  RedisServer server;
+  auto factory = per_name_redis_factory({Rate(1, Duration::Minute)}, on(server, "many"));
+  Limiter limiter(factory);
+  constexpr int kNames = 1500;  // 6000 keys: several pages of SCAN's COUNT 1000
+  for (int i = 0; i < kNames; ++i) {
+    REQUIRE(limiter.try_acquire("n" + std::to_string(i), AcquireOptions{1, false, std::nullopt}));
+  }
+  const std::vector<StoredBucket> listed = list_redis_buckets(on(server));
+  REQUIRE(listed.size() == kNames);
+  CHECK(std::adjacent_find(listed.begin(), listed.end(), [](const auto& a, const auto& b) {
+          return a.name >= b.name;
+        }) == listed.end());
+  CHECK(listed.front().name.starts_with("many/n"));
 }

@@ -15,4 +15,5 @@
 #include "pyrate/per_name_bucket_factory.hpp"
 #include "pyrate/rate.hpp"
 #include "pyrate/sqlite_bucket.hpp"
+#include "pyrate/stored_bucket.hpp"
 #include "pyrate/version.hpp"

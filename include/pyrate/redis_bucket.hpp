@@ -9,10 +9,18 @@
 #include <vector>
 
 #include "pyrate/bucket.hpp"
+#include "pyrate/export.hpp"
+#include "pyrate/per_name_bucket_factory.hpp"
+#include "pyrate/rate.hpp"
+#include "pyrate/stored_bucket.hpp"
 
 namespace pyrate {
 
-struct RedisOptions {
+namespace redis {
+class BucketServer;
+}
+
+struct PYRATE_EXPORT RedisOptions {
   // The server: "redis://[[user]:password@]host[:port][/db]" (port 6379 and database 0 by
   // default; user and password percent-decoded and sent with AUTH, the database selected with
   // SELECT) or "unix://[[user]:password@]/path/to/redis.sock[?db=N]". Default
@@ -34,14 +42,16 @@ struct RedisOptions {
 // opens the same server and bucket shares its limits, and they hold while the server keeps its
 // data (across restarts with appendonly and appendfsync always).
 //
-// Storage. The bucket's keys are key_prefix + "{" + bucket + "}" + ":entries", ":times" and
-// ":widest", so that they share a hash tag and one cluster slot. An item of any weight is one
-// entry: ":entries" is a sorted set scored by the item's first slot number whose member holds
-// one past its last slot number, its timestamp and its name; ":times" indexes the same entries
-// by timestamp. Slot numbers run on from entry to entry, so a window's slot count is the newest
-// entry's end minus the first slot number of the window's first entry: one seek, whatever the
-// window holds. ":widest" records the widest interval any rate list has used on the bucket;
-// leak() never removes a slot that it still counts.
+// Storage. The bucket's keys are key_prefix + "{" + bucket + "}" + ":entries", ":times",
+// ":widest" and ":rates", so that they share a hash tag and one cluster slot. An item of any weight
+// is one entry: ":entries" is a sorted set scored by the item's first slot number whose member
+// holds one past its last slot number, its timestamp and its name; ":times" indexes the same
+// entries by timestamp. Slot numbers run on from entry to entry, so a window's slot count is the
+// newest entry's end minus the first slot number of the window's first entry: one seek, whatever
+// the window holds. ":widest" records the widest interval any rate list has used on the bucket;
+// leak() never removes a slot that it still counts. ":rates" records the rate list of the last
+// put() or admit() ("5/1000,100/60000", limit/interval in ms), so that tools such as
+// `pyrate status` (see list_redis_buckets) work on a bucket without being told its rates.
 //
 // Atomicity and cost. admit(), put() and waiting() are one Lua script each (EVALSHA, and EVAL
 // when the server lost its script cache: after a restart, a failover or SCRIPT FLUSH) that
@@ -67,14 +77,16 @@ struct RedisOptions {
 // 2^53: an admission that would pass it throws StorageError and records nothing (they start again
 // from 0 once the bucket is leaked empty or expires).
 //
-// Expiry. Each put() or admit() (admitted or refused) refreshes the keys' time to live to the
+// Expiry. Each put() or admit() (admitted or refused) refreshes the keys' time to live (all
+// four of them) to the
 // widest registered interval, plus how far the newest slot's timestamp runs ahead of the server's
 // clock (at most one more widest interval), plus 1 ms: a bucket left alone that long holds no slot
 // that any window of the server's clock still counts, and vanishes from the server.
 //
 // Connections. Each bucket keeps a pool of up to 4 connections, opened on first need and
 // reused; a call borrows one for its round trip, waiting while all 4 are busy, so calls from
-// several threads run in parallel. A connection that broke, or whose server went away (checked
+// several threads run in parallel. The buckets of one per_name_redis_factory share one pool,
+// whatever the number of names. A connection that broke, or whose server went away (checked
 // before each command), is opened again, with AUTH, SELECT and the command timeout, before its
 // next command: after a server restart the bucket works again by itself. A bucket must not be
 // used in a child process after fork(); make a new one there.
@@ -96,12 +108,21 @@ class PYRATE_EXPORT RedisBucket final : public AbstractBucket {
   // StorageUnavailableError when the server cannot be reached; StorageError when it refuses the
   // connection's setup.
   explicit RedisBucket(std::vector<Rate> rates, RedisOptions options = {});
+  // The bucket `bucket` under `key_prefix` on `server`, whose connections and loaded scripts
+  // other buckets share (see per_name_redis_factory, which makes these). Talks to no server.
+  // Throws std::invalid_argument for an invalid rate list.
+  PYRATE_NO_EXPORT RedisBucket(std::vector<Rate> rates, std::shared_ptr<redis::BucketServer> server,
+                               std::string bucket, const std::string& key_prefix);
   ~RedisBucket() override;
 
   // The URL as error messages name it: without user and password.
   const std::string& url() const;
   // The bucket's key on the server.
   const std::string& bucket_name() const;
+
+  // The slots stamped at or after `timestamp`: one script. Throws std::logic_error after
+  // close(), StorageUnavailableError or StorageError as the class comment says.
+  std::int64_t count_since(Millis timestamp);
 
   // Each throws StorageUnavailableError or StorageError as the class comment says.
   bool put(const RateItem& item) override;
@@ -111,13 +132,37 @@ class PYRATE_EXPORT RedisBucket final : public AbstractBucket {
   void flush() override;
   std::int64_t count() override;
   std::optional<RateItem> peek(std::int64_t index) override;
-  // Closes the connections. Idempotent; never throws. The server's clock, when it is the
-  // bucket's, throws std::logic_error from now() afterwards.
+  // Lets the connections go: they close once no other bucket shares them (per-name buckets
+  // share them with their factory) and no call under way uses them. Idempotent; never
+  // throws. The server's clock, when it is the bucket's, throws std::logic_error from now()
+  // afterwards.
   void close() override;
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// A factory whose every name gets its own RedisBucket of `rates` on the server
+// `options.url`, stored under the bucket key `options.bucket + "/" + name` (so `pyrate status
+// --db URL` lists it and `pyrate acquire --db URL --bucket PREFIX/NAME` shares its limit), with
+// `options.key_prefix` and the timeouts of `options`. Every name shares one pool of at most 4
+// connections and one copy of the loaded scripts: making a name's bucket talks to no server.
+// A name whose bucket left memory (it held no slot inside its widest interval after the
+// factory's leak) is made again from what the server holds, so nothing is forgotten; the
+// server's keys of an idle name expire by themselves. The connections close when the factory
+// and every bucket it made are gone.
+// Throws std::invalid_argument for an invalid rate list and, at once, what the RedisBucket
+// constructor throws for the server.
+PYRATE_EXPORT std::shared_ptr<PerNameBucketFactory> per_name_redis_factory(std::vector<Rate> rates,
+                                                                           RedisOptions options);
+
+// The buckets on the server `options.url` under `options.key_prefix`, ordered by name
+// (bytewise), each with the rate list of its last put() or admit(): those whose keys have not
+// expired. Walks the keys with SCAN (never KEYS), so that the server keeps serving others
+// meanwhile; a bucket made or expired during the walk may be listed or not. `options.bucket`
+// is not used. Throws std::invalid_argument for a malformed URL or a negative timeout;
+// StorageUnavailableError or StorageError as RedisBucket does.
+PYRATE_EXPORT std::vector<StoredBucket> list_redis_buckets(const RedisOptions& options);
 
 }  // namespace pyrate

@@ -8,6 +8,7 @@
 
 #include "pyrate/bucket.hpp"
 #include "pyrate/export.hpp"
+#include "pyrate/stored_bucket.hpp"
 
 namespace pyrate {
 
@@ -121,12 +122,6 @@ class PYRATE_EXPORT SQLiteBucket final : public AbstractBucket {
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
-};
-
-// A bucket as recorded in a database file.
-struct PYRATE_EXPORT StoredBucket {
-  std::string name;         // the bucket's key
-  std::vector<Rate> rates;  // the rate list it was last opened with
 };
 
 // Lists the buckets recorded in the database at `db_path`, ordered by name (bytewise). A file

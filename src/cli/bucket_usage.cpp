@@ -1,6 +1,7 @@
 #include "bucket_usage.hpp"
 
 #include <algorithm>
+#include <mutex>
 
 #include "core/millis_arithmetic.hpp"
 
@@ -43,6 +44,34 @@ BucketUsage usage_at(const SurveyedBucket& bucket, Millis now) {
     if (window.limit_th_newest) {
       usage.wait_ms =
           std::max(usage.wait_ms, until_expiry(*window.limit_th_newest, rate.interval, now));
+    }
+    usage.rates.push_back(rate_usage);
+  }
+  return usage;
+}
+
+BucketUsage measure_bucket(AbstractBucket& bucket, const std::string& name,
+                           const CountSince& count_since) {
+  std::unique_lock<LimiterLock> guard;
+  if (LimiterLock* lock = bucket.limiter_lock()) guard = std::unique_lock(*lock);
+
+  BucketUsage usage;
+  usage.name = name;
+  usage.held = bucket.count();
+  const Millis now = bucket.now();
+  for (const Rate& rate : bucket.rates()) {
+    RateUsage rate_usage{rate, count_since(now - rate.interval), 0, std::nullopt};
+    rate_usage.remaining = std::max<std::int64_t>(0, rate.limit - rate_usage.used);
+    if (rate_usage.used > 0) {
+      if (const auto oldest = bucket.peek(rate_usage.used - 1)) {
+        rate_usage.next_free_ms = until_expiry(oldest->timestamp, rate.interval, now);
+      }
+    }
+    if (rate_usage.used >= rate.limit) {
+      if (const auto blocking = bucket.peek(rate.limit - 1)) {
+        usage.wait_ms =
+            std::max(usage.wait_ms, until_expiry(blocking->timestamp, rate.interval, now));
+      }
     }
     usage.rates.push_back(rate_usage);
   }

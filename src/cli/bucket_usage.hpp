@@ -2,10 +2,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "pyrate/bucket.hpp"
 #include "sqlite/recorded_buckets.hpp"
 
 namespace pyrate::cli {
@@ -30,5 +32,14 @@ BucketUsage usage_at(const SurveyedBucket& bucket, Millis now);
 // How much of its tightest limit `usage` uses now, for ordering buckets by fullness: the
 // largest used / limit over its rates, compared exactly. True when `a` is fuller than `b`.
 bool fuller(const BucketUsage& a, const BucketUsage& b);
+
+// The slots of a bucket stamped at or after a timestamp (SQLiteBucket::count_since,
+// RedisBucket::count_since).
+using CountSince = std::function<std::int64_t(Millis timestamp)>;
+
+// Measures `bucket`, stored as `name`, at its clock's now, holding its interprocess lock (if it
+// has one) so that the numbers agree. Throws what the bucket throws.
+BucketUsage measure_bucket(AbstractBucket& bucket, const std::string& name,
+                           const CountSince& count_since);
 
 }  // namespace pyrate::cli

@@ -1,25 +1,25 @@
 #include <iostream>
+#include <memory>
 #include <mutex>
 
+#include "bucket_store.hpp"
 #include "commands.hpp"
-#include "database_location.hpp"
 #include "exit_codes.hpp"
 #include "json_string.hpp"
 #include "slot_count.hpp"
-#include "stored_buckets.hpp"
 
 namespace pyrate::cli {
 
 int run_flush(const CommandLine& line) {
-  const std::string db_path = locate_database(line.db).path;
+  const std::unique_ptr<BucketStore> store = open_bucket_store(line.db);
   const std::string name = line.bucket_or_default();
-  const std::vector<StoredBucket> stored = select_stored_buckets(db_path, name);
+  const std::vector<StoredBucket> stored = store->select(name);
   if (stored.empty()) {
     std::cout << "nothing to flush: no bucket " << shown_name(name) << " in "
-              << display_path(db_path) << '\n';
+              << store->display_name() << '\n';
     return kExitAdmitted;
   }
-  const auto bucket = open_stored_bucket(db_path, stored.front());
+  const auto bucket = store->open(stored.front().name, stored.front().rates);
   std::int64_t removed = 0;
   {
     std::unique_lock<LimiterLock> guard;

@@ -3,12 +3,11 @@
 #include <iostream>
 #include <memory>
 
+#include "bucket_store.hpp"
 #include "core/rate_spec.hpp"
-#include "database_location.hpp"
 #include "json_string.hpp"
 #include "pyrate/bucket_factory.hpp"
 #include "pyrate/limiter.hpp"
-#include "pyrate/sqlite_bucket.hpp"
 #include "spec_parser.hpp"
 
 namespace pyrate::cli {
@@ -50,13 +49,8 @@ Decision decide(const CommandLine& line, const std::string& item_name) {
     return never;
   }
 
-  const DatabaseLocation location = locate_database(line.db);
-  create_default_directories(location);
-  SQLiteOptions options;
-  options.db_path = location.path;
-  options.bucket = line.bucket_or_default();
-  options.multiprocess = true;
-  auto bucket = std::make_shared<SQLiteBucket>(line.rates, options);
+  const std::shared_ptr<AbstractBucket> bucket =
+      open_bucket_store(line.db)->open(line.bucket_or_default(), line.rates);
   // Leaking first means a storage error surfaces before any slot is taken.
   bucket->leak();
   Limiter limiter(std::make_shared<SingleBucketFactory>(bucket, /*schedule_leak=*/false));

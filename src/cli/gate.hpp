@@ -8,9 +8,10 @@
 
 namespace pyrate::cli {
 
-// Leaks the expired slots of the bucket `line` names in the database `line` locates (creating
-// the default location's directories and the file on first use), then takes `line.weight`
-// slots from it, stamped with `item_name`, with the interprocess lock held. Waits as
+// Leaks the expired slots of the bucket `line` names in the store `line` locates (a file,
+// created with the default location's directories on first use, or a Redis server; see
+// open_bucket_store), then takes `line.weight` slots from it, stamped with `item_name`, with a
+// file's interprocess lock held. Waits as
 // `line` asks (--no-wait, --timeout). Returns the bucket's last decision. When refused, prints
 // one line on stderr naming the rate and the wait ("pyrate: refused by 5/s; retry after
 // 340 ms"). A weight that no rate can ever hold is refused before the database is touched:

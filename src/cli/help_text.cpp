@@ -6,7 +6,8 @@ namespace {
 constexpr std::string_view kGeneralHelp = R"(usage: pyrate SUBCOMMAND [OPTIONS]
 
 A rate-limit gate for scripts and worker pools. Limits live in an SQLite file that every
-process on the host shares, and they survive restarts.
+process on the host shares, and they survive restarts; or on a Redis server, shared by the
+processes of every host that names it.
 
 subcommands:
   acquire   take slots from a bucket; exit 0 when admitted, 1 when refused
@@ -24,7 +25,11 @@ storage error (one line on stderr); exec exits with its command's status.
 
 database: --db PATH, else $PYRATE_DB when set and non-empty, else
 $XDG_STATE_HOME/pyrate/limits.db, else ~/.local/state/pyrate/limits.db
-(the last two: directories created on first use).
+(the last two: directories created on first use). A database that starts with
+redis:// or unix:// names a Redis server instead of a file, for every subcommand:
+  redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]   (port 6379, database 0 by default)
+  unix://[[USER]:PASSWORD@]/PATH/TO/redis.sock[?db=DB]
+Its buckets are keys under "pyrate:"; messages name the URL without the password.
 
 example: pyrate exec --bucket api --rate 5/s --rate 100/min -- curl https://example.org
 )";
@@ -45,7 +50,9 @@ options:
                       Repeat for several windows; they are sorted by interval and must have
                       growing limits and a non-growing rate.
   --bucket NAME       the bucket (default: default); buckets with different names are
-                      independent and share the file
+                      independent and share the file; PREFIX/NAME is the bucket of NAME
+                      in a per-name factory of PREFIX (per_name_sqlite_factory,
+                      per_name_redis_factory), sharing its limit
   --weight N          slots to take, N > 0 (default 1)
   --no-wait           refuse at once when there is no room
   --timeout DURATION  wait at most this long: N[UNIT] with the units above, a bare number
@@ -58,7 +65,8 @@ options:
                       "reset_after_ms", "failing_rate", "tightest_rate"}; rates are SPECs
                       (5/s, 10/2s) or null. remaining is the tightest rate's free slots;
                       reset_after_ms is the time until its window next frees a slot
-  --db PATH           the database file (see pyrate --help for the default)
+  --db PATH           the database file, or a Redis URL (redis://..., unix://...); see
+                      pyrate --help for the default
 )";
 
 constexpr std::string_view kExecHelp = R"(usage: pyrate exec [ACQUIRE OPTIONS] -- COMMAND [ARGS...]
@@ -83,6 +91,8 @@ remaining and the time until the window frees a slot, e.g.
   10/s  [#######   ] 7 used, 3 remaining, next slot frees in 420 ms
 then a summary line: how many buckets the database records and how many are full now.
 A database file that does not exist lists nothing and is not created. Reading takes no lock.
+On a Redis server, lists the buckets under the "pyrate:" prefix (walked with SCAN, never
+KEYS) that have not expired.
 
 options:
   --top N        only the N fullest buckets: by the largest share of a limit used now, then
@@ -93,7 +103,7 @@ options:
                  next_free_ms is null when the window holds no slot; bytes of a name that
                  are not UTF-8 show as U+FFFD
   --bucket NAME  only this bucket
-  --db PATH      the database file (see pyrate --help for the default)
+  --db PATH      the database file, or a Redis URL (see pyrate --help)
 )";
 
 constexpr std::string_view kFlushHelp = R"(usage: pyrate flush [--db PATH] [--bucket NAME]
@@ -103,7 +113,7 @@ A bucket the database does not record is left alone (exit 0).
 
 options:
   --bucket NAME  the bucket to flush
-  --db PATH      the database file (see pyrate --help for the default)
+  --db PATH      the database file, or a Redis URL (see pyrate --help)
 )";
 
 constexpr std::string_view kLeakHelp = R"(usage: pyrate leak [--db PATH] [--bucket NAME]
@@ -113,7 +123,7 @@ Removes the slots that have left every window, from every bucket or from the one
 
 options:
   --bucket NAME  only this bucket
-  --db PATH      the database file (see pyrate --help for the default)
+  --db PATH      the database file, or a Redis URL (see pyrate --help)
 )";
 
 constexpr std::string_view kDemoHelp = R"(usage: pyrate demo

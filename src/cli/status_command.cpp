@@ -1,18 +1,17 @@
 #include <algorithm>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "bucket_store.hpp"
 #include "bucket_usage.hpp"
 #include "commands.hpp"
 #include "core/rate_spec.hpp"
-#include "database_location.hpp"
 #include "exit_codes.hpp"
 #include "json_string.hpp"
 #include "slot_count.hpp"
 #include "spec_parser.hpp"
-#include "sqlite/recorded_buckets.hpp"
-#include "stored_buckets.hpp"
 
 namespace pyrate::cli {
 namespace {
@@ -97,15 +96,12 @@ void print_json(const std::string& db_path, const std::vector<BucketUsage>& buck
 }  // namespace
 
 int run_status(const CommandLine& line) {
-  const std::string db_path = locate_database(line.db).path;
-  const Millis now = SystemClock().now();
-  std::vector<BucketUsage> buckets;
+  const std::unique_ptr<BucketStore> store = open_bucket_store(line.db);
+  std::vector<BucketUsage> buckets = store->survey(line.bucket);
   Summary summary;
-  for (const SurveyedBucket& surveyed : survey_sqlite_buckets(db_path, now, line.bucket)) {
-    buckets.push_back(usage_at(surveyed, now));
-    ++summary.buckets;
-    if (buckets.back().wait_ms > 0) ++summary.full;
-  }
+  summary.buckets = buckets.size();
+  summary.full = static_cast<std::size_t>(std::count_if(
+      buckets.begin(), buckets.end(), [](const BucketUsage& usage) { return usage.wait_ms > 0; }));
   if (line.top && static_cast<std::size_t>(*line.top) < buckets.size()) {
     // Fullest first; the survey's name order breaks ties.
     const auto shown = buckets.begin() + static_cast<std::ptrdiff_t>(*line.top);
@@ -115,9 +111,9 @@ int run_status(const CommandLine& line) {
     buckets.erase(shown, buckets.end());
   }
   if (line.json) {
-    print_json(display_path(db_path), buckets, summary);
+    print_json(store->display_name(), buckets, summary);
   } else {
-    print_text(display_path(db_path), buckets, summary, line);
+    print_text(store->display_name(), buckets, summary, line);
   }
   return kExitAdmitted;
 }

@@ -2,25 +2,17 @@
 
 #include <charconv>
 #include <limits>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 
+#include "core/rate_list.hpp"
 #include "pyrate/errors.hpp"
-#include "redis/redis_bucket_scripts.hpp"
-#include "redis/redis_connection_pool.hpp"
-#include "redis/redis_script.hpp"
-#include "redis/redis_url.hpp"
+#include "pyrate/per_name_bucket_factory.hpp"
+#include "redis/redis_bucket_server.hpp"
 
 namespace pyrate {
 namespace {
-
-std::chrono::milliseconds checked_timeout(std::chrono::milliseconds timeout, const char* name) {
-  if (timeout.count() < 0) {
-    throw std::invalid_argument(std::string(name) + " must not be negative, got " +
-                                std::to_string(timeout.count()) + " ms");
-  }
-  return timeout;
-}
 
 // The largest integer that the scripts' numbers (Lua's doubles) hold exactly with every integer
 // below it: 2^53 - 1.
@@ -56,74 +48,105 @@ std::int64_t to_integer(const redisReply& reply) {
   return value;
 }
 
+// A bucket's hold on its server, shared with its clock: released by close(), after which
+// neither reaches the server.
+class ServerHold {
+ public:
+  explicit ServerHold(std::shared_ptr<redis::BucketServer> server) : server_(std::move(server)) {}
+
+  // The server; throws std::logic_error naming `operation` once released.
+  std::shared_ptr<redis::BucketServer> get(const char* operation) const {
+    std::shared_ptr<redis::BucketServer> server = get_if_held();
+    if (!server) throw std::logic_error(std::string(operation) + ": the bucket is closed");
+    return server;
+  }
+
+  // The server; null once released.
+  std::shared_ptr<redis::BucketServer> get_if_held() const {
+    std::lock_guard lock(mutex_);
+    return server_;
+  }
+
+  // Lets the server go: its connections close when no other bucket shares it and no call
+  // under way still uses it.
+  void release() noexcept {
+    std::shared_ptr<redis::BucketServer> released;  // freed outside the lock
+    std::lock_guard lock(mutex_);
+    released.swap(server_);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<redis::BucketServer> server_;  // guarded by mutex_; null once released
+};
+
 // The server's clock, read with TIME, in Unix milliseconds.
 class ServerClock final : public Clock {
  public:
-  explicit ServerClock(std::shared_ptr<redis::ConnectionPool> pool) : pool_(std::move(pool)) {}
+  explicit ServerClock(std::shared_ptr<const ServerHold> hold) : hold_(std::move(hold)) {}
 
   Millis now() override {
-    std::optional<redis::ConnectionPool::Lease> connection = pool_->borrow();
-    if (!connection) throw std::logic_error("now: the bucket is closed");
-    const redis::Reply reply = (*connection)->checked_command({"TIME"}, "TIME");
+    const std::shared_ptr<redis::BucketServer> server = hold_->get("now");
+    const redis::Reply reply = server->on_connection("now", [](redis::Connection& connection) {
+      return connection.checked_command({"TIME"}, "TIME");
+    });
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
-      throw StorageError(pool_->url().redacted + ": TIME: unexpected answer");
+      throw StorageError(server->url() + ": TIME: unexpected answer");
     }
     return to_integer(*reply->element[0]) * 1000 + to_integer(*reply->element[1]) / 1000;
   }
 
  private:
-  std::shared_ptr<redis::ConnectionPool> pool_;
+  std::shared_ptr<const ServerHold> hold_;
 };
+
+std::string bucket_key(const std::string& prefix, const std::string& bucket, const char* part) {
+  return prefix + "{" + bucket + "}:" + part;
+}
 
 }  // namespace
 
 struct RedisBucket::Impl {
-  Impl(const std::vector<Rate>& rates, RedisOptions options);
+  Impl(const std::vector<Rate>& rates, std::shared_ptr<redis::BucketServer> server,
+       std::string bucket_key_name, const std::string& key_prefix);
 
-  // Runs `operation` on a borrowed connection; throws std::logic_error naming `name` once the
-  // bucket is closed.
+  // Runs `operation(server, connection)` on a borrowed connection; throws std::logic_error
+  // naming `name` once the bucket is closed.
   template <class Operation>
   auto on_connection(const char* name, Operation operation) {
-    std::optional<redis::ConnectionPool::Lease> connection = pool->borrow();
-    if (!connection) throw std::logic_error(std::string(name) + ": the bucket is closed");
-    return operation(**connection);
+    const std::shared_ptr<redis::BucketServer> server = hold->get(name);
+    return server->on_connection(
+        name, [&](redis::Connection& connection) { return operation(*server, connection); });
   }
 
   // The decision on `item`, recorded when admitted and `record` is set.
   Decision decide(const std::vector<Rate>& rates, const RateItem& item, bool record);
 
   const std::string bucket;
-  const std::shared_ptr<redis::ConnectionPool> pool;
+  const std::string url;  // the server's, without user and password
+  const std::shared_ptr<ServerHold> hold;
   const std::string entries_key;
   const std::string times_key;
   const std::string widest_key;
+  const std::string rates_key;
   std::vector<std::string> rate_arguments;  // limit, interval of each rate
   std::string widest;                       // the widest interval of the rates
-  redis::Script decide_script{redis::decide_script()};
-  redis::Script count_script{redis::count_script()};
-  redis::Script peek_script{redis::peek_script()};
-  redis::Script leak_script{redis::leak_script()};
 };
 
-RedisBucket::Impl::Impl(const std::vector<Rate>& rates, RedisOptions options)
-    : bucket(std::move(options.bucket)),
-      pool(std::make_shared<redis::ConnectionPool>(
-          redis::RedisUrl::parse(options.url),
-          redis::Timeouts{checked_timeout(options.connect_timeout, "connect_timeout"),
-                          checked_timeout(options.command_timeout, "command_timeout")})),
-      entries_key(options.key_prefix + "{" + bucket + "}:entries"),
-      times_key(options.key_prefix + "{" + bucket + "}:times"),
-      widest_key(options.key_prefix + "{" + bucket + "}:widest"),
+RedisBucket::Impl::Impl(const std::vector<Rate>& rates, std::shared_ptr<redis::BucketServer> server,
+                        std::string bucket_key_name, const std::string& key_prefix)
+    : bucket(std::move(bucket_key_name)),
+      url(server->url()),
+      hold(std::make_shared<ServerHold>(std::move(server))),
+      entries_key(bucket_key(key_prefix, bucket, "entries")),
+      times_key(bucket_key(key_prefix, bucket, "times")),
+      widest_key(bucket_key(key_prefix, bucket, "widest")),
+      rates_key(bucket_key(key_prefix, bucket, "rates")),
       widest(std::to_string(exact_in_scripts(rates).back().interval)) {
   for (const Rate& rate : rates) {
     rate_arguments.push_back(std::to_string(rate.limit));
     rate_arguments.push_back(std::to_string(rate.interval));
   }
-  on_connection("open", [&](redis::Connection& connection) {
-    for (redis::Script* script : {&decide_script, &count_script, &peek_script, &leak_script}) {
-      script->load(connection);
-    }
-  });
 }
 
 Decision RedisBucket::Impl::decide(const std::vector<Rate>& rates, const RateItem& item,
@@ -133,12 +156,13 @@ Decision RedisBucket::Impl::decide(const std::vector<Rate>& rates, const RateIte
   std::vector<std::string_view> arguments{timestamp, weight, record ? "1" : "0", item.name, widest};
   arguments.insert(arguments.end(), rate_arguments.begin(), rate_arguments.end());
   const char* const operation = record ? "put" : "waiting";
-  const redis::Reply reply = on_connection(operation, [&](redis::Connection& connection) {
-    return decide_script.run(connection, {entries_key, times_key, widest_key}, arguments,
-                             operation);
-  });
+  const redis::Reply reply =
+      on_connection(operation, [&](redis::BucketServer& server, redis::Connection& connection) {
+        return server.decide_script.run(connection, {entries_key, times_key, widest_key, rates_key},
+                                        arguments, operation);
+      });
   if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 6) {
-    throw StorageError(pool->url().redacted + ": " + operation + ": unexpected answer");
+    throw StorageError(url + ": " + operation + ": unexpected answer");
   }
   const auto field = [&](std::size_t i) { return to_integer(*reply->element[i]); };
   const auto rate_at = [&](std::int64_t index) -> std::optional<Rate> {
@@ -156,14 +180,20 @@ Decision RedisBucket::Impl::decide(const std::vector<Rate>& rates, const RateIte
 }
 
 RedisBucket::RedisBucket(std::vector<Rate> rates, RedisOptions options)
+    : RedisBucket(std::move(rates), std::make_shared<redis::BucketServer>(options),
+                  std::move(options.bucket), options.key_prefix) {}
+
+RedisBucket::RedisBucket(std::vector<Rate> rates, std::shared_ptr<redis::BucketServer> server,
+                         std::string bucket, const std::string& key_prefix)
     : AbstractBucket(std::move(rates)),
-      impl_(std::make_unique<Impl>(this->rates(), std::move(options))) {
-  set_clock(std::make_shared<ServerClock>(impl_->pool));
+      impl_(
+          std::make_unique<Impl>(this->rates(), std::move(server), std::move(bucket), key_prefix)) {
+  set_clock(std::make_shared<ServerClock>(impl_->hold));
 }
 
 RedisBucket::~RedisBucket() { close(); }
 
-const std::string& RedisBucket::url() const { return impl_->pool->url().redacted; }
+const std::string& RedisBucket::url() const { return impl_->url; }
 
 const std::string& RedisBucket::bucket_name() const { return impl_->bucket; }
 
@@ -187,9 +217,11 @@ Millis RedisBucket::waiting(const RateItem& item) {
 std::int64_t RedisBucket::leak(std::optional<Millis> current_timestamp) {
   if (closed()) return 0;
   const std::string timestamp = std::to_string(current_timestamp ? *current_timestamp : now());
-  std::optional<redis::ConnectionPool::Lease> connection = impl_->pool->borrow();
+  const std::shared_ptr<redis::BucketServer> server = impl_->hold->get_if_held();
+  if (!server) return 0;
+  std::optional<redis::ConnectionPool::Lease> connection = server->pool.borrow();
   if (!connection) return 0;
-  const redis::Reply reply = impl_->leak_script.run(
+  const redis::Reply reply = server->leak_script.run(
       **connection, {impl_->entries_key, impl_->times_key, impl_->widest_key},
       {timestamp, impl_->widest}, "leak");
   return to_integer(*reply);
@@ -197,7 +229,7 @@ std::int64_t RedisBucket::leak(std::optional<Millis> current_timestamp) {
 
 void RedisBucket::flush() {
   throw_if_closed("flush");
-  impl_->on_connection("flush", [&](redis::Connection& connection) {
+  impl_->on_connection("flush", [&](redis::BucketServer&, redis::Connection& connection) {
     connection.checked_command({"DEL", impl_->entries_key, impl_->times_key}, "flush");
   });
   set_failing_rate(std::nullopt);
@@ -205,9 +237,20 @@ void RedisBucket::flush() {
 
 std::int64_t RedisBucket::count() {
   throw_if_closed("count");
-  return impl_->on_connection("count", [&](redis::Connection& connection) {
-    return to_integer(*impl_->count_script.run(connection, {impl_->entries_key}, {}, "count"));
-  });
+  return impl_->on_connection(
+      "count", [&](redis::BucketServer& server, redis::Connection& connection) {
+        return to_integer(*server.count_script.run(connection, {impl_->entries_key}, {}, "count"));
+      });
+}
+
+std::int64_t RedisBucket::count_since(Millis timestamp) {
+  throw_if_closed("count_since");
+  const std::string since = std::to_string(timestamp);
+  return impl_->on_connection(
+      "count_since", [&](redis::BucketServer& server, redis::Connection& connection) {
+        return to_integer(*server.count_since_script.run(
+            connection, {impl_->entries_key, impl_->times_key}, {since}, "count_since"));
+      });
 }
 
 std::optional<RateItem> RedisBucket::peek(std::int64_t index) {
@@ -215,9 +258,10 @@ std::optional<RateItem> RedisBucket::peek(std::int64_t index) {
   if (index < 0) return std::nullopt;
   const std::string position = std::to_string(index);
   return impl_->on_connection(
-      "peek", [&](redis::Connection& connection) -> std::optional<RateItem> {
+      "peek",
+      [&](redis::BucketServer& server, redis::Connection& connection) -> std::optional<RateItem> {
         const redis::Reply reply =
-            impl_->peek_script.run(connection, {impl_->entries_key}, {position}, "peek");
+            server.peek_script.run(connection, {impl_->entries_key}, {position}, "peek");
         if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) return std::nullopt;
         return RateItem{std::string(reply->element[1]->str, reply->element[1]->len),
                         to_integer(*reply->element[0]), 1};
@@ -225,8 +269,19 @@ std::optional<RateItem> RedisBucket::peek(std::int64_t index) {
 }
 
 void RedisBucket::close() {
-  impl_->pool->close();
+  impl_->hold->release();
   AbstractBucket::close();
+}
+
+std::shared_ptr<PerNameBucketFactory> per_name_redis_factory(std::vector<Rate> rates,
+                                                             RedisOptions options) {
+  rates = core::sorted_rate_list(std::move(rates));
+  auto server = std::make_shared<redis::BucketServer>(options);
+  auto make = [server, rates, prefix = options.bucket + "/",
+               key_prefix = options.key_prefix](std::string_view name) {
+    return std::make_shared<RedisBucket>(rates, server, prefix + std::string(name), key_prefix);
+  };
+  return std::make_shared<PerNameBucketFactory>(std::move(make));
 }
 
 }  // namespace pyrate

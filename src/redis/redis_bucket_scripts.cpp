@@ -133,6 +133,10 @@ if record then
   redis.call('PEXPIRE', entries, ttl)
   redis.call('PEXPIRE', times, ttl)
   redis.call('PEXPIRE', widest_key, ttl)
+  -- The rate list, as core::encode_rate_list writes it, for tools that list the buckets.
+  local listed = {}
+  for i = 1, rate_count do listed[i] = ARGV[4 + 2 * i] .. '/' .. ARGV[5 + 2 * i] end
+  redis.call('SET', KEYS[4], table.concat(listed, ','), 'PX', ttl)
 end
 
 local failing_index = failing < 0 and -1 or failing - 1
@@ -145,6 +149,13 @@ local oldest = oldest_slot()
 if not oldest then return '0' end
 local slot_end = newest()
 return num(slot_end - oldest)
+)lua";
+
+constexpr const char* kCountSinceBody = R"lua(
+local first = redis.call('ZRANGEBYSCORE', times, ARGV[1], '+inf', 'LIMIT', 0, 1)[1]
+if not first then return '0' end
+local slot_end = newest()
+return num(slot_end - tonumber(first, 16))
 )lua";
 
 constexpr const char* kPeekBody = R"lua(
@@ -181,6 +192,11 @@ const std::string& decide_script() {
 
 const std::string& count_script() {
   static const std::string script = std::string(kPrelude) + kCountBody;
+  return script;
+}
+
+const std::string& count_since_script() {
+  static const std::string script = std::string(kPrelude) + kCountSinceBody;
   return script;
 }
 

@@ -44,10 +44,4 @@ SchemaError newer_schema_error(const std::string& path, int found, int latest);
 // file's version is newer (nothing written); SQLite::Exception when a statement fails.
 int migrate(SQLite::Database& db, std::span<const Migration> migrations);
 
-// A rate list as stored in the buckets table: "5/1000,100/60000" (limit/interval_ms).
-std::string encode_rates(const std::vector<Rate>& rates);
-
-// The inverse of encode_rates. Throws std::invalid_argument for text it did not produce.
-std::vector<Rate> decode_rates(std::string_view text);
-
 }  // namespace pyrate::schema

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "core/rate_list.hpp"
 #include "core/sliding_window.hpp"
 #include "sqlite/sqlite_schema.hpp"
 
@@ -184,7 +185,7 @@ void SlotTable::use_bucket(std::int64_t bucket) {
 }
 
 std::int64_t SlotTable::register_bucket(const std::string& name, const std::vector<Rate>& rates) {
-  const std::string encoded = schema::encode_rates(rates);
+  const std::string encoded = core::encode_rate_list(rates);
   {
     ResetOnExit reset(find_bucket_);
     bind_bytes(find_bucket_, 1, name);
@@ -257,7 +258,7 @@ std::vector<std::pair<std::int64_t, StoredBucket>> SlotTable::recorded_buckets(
   while (select.executeStep()) {
     buckets.emplace_back(select.getColumn(0).getInt64(),
                          StoredBucket{column_bytes(select.getColumn(2)),
-                                      schema::decode_rates(select.getColumn(1).getString())});
+                                      core::decode_rate_list(select.getColumn(1).getString())});
   }
   return buckets;
 }

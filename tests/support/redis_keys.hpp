@@ -20,6 +20,9 @@ inline std::string times_key(const std::string& bucket, const std::string& prefi
 inline std::string widest_key(const std::string& bucket, const std::string& prefix = "pyrate:") {
   return prefix + "{" + bucket + "}:widest";
 }
+inline std::string rates_key(const std::string& bucket, const std::string& prefix = "pyrate:") {
+  return prefix + "{" + bucket + "}:rates";
+}
 
 // One recorded item, read out of an entries member "END:TIMESTAMP:NAME" and its score.
 struct StoredEntry {
