@@ -1,7 +1,8 @@
-// The clock-step rule of bucket.hpp, for the built-in buckets of one host (in memory and SQLite,
-// also across two processes on one file): a clock that steps backwards never admits more than a
-// limit within a window of the bucket's current clock, and a slot stamped ahead by any error
-// delays the bucket by at most the widest interval plus kClockStepTolerance.
+// The clock-step rule of bucket.hpp, for the built-in buckets (in memory and SQLite, also across
+// two processes on one file; compiled with PYRATE_REDIS_CONTRACT into redis_tests, a RedisBucket
+// on a redis-server of the program's own instead): a clock that steps backwards never admits
+// more than a limit within a window of the bucket's current clock, and a slot stamped ahead by
+// any error delays the bucket by at most the widest interval plus kClockStepTolerance.
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdint>
@@ -10,9 +11,16 @@
 #include <string>
 #include <vector>
 
-#include "support/child_process.hpp"
 #include "support/fake_clock.hpp"
 #include "support/window_check.hpp"
+#ifdef PYRATE_REDIS_CONTRACT
+#include <atomic>
+#include <pyrate/redis_bucket.hpp>
+
+#include "support/redis_server.hpp"
+#else
+#include "support/child_process.hpp"
+#endif
 
 using pyrate::Decision;
 using pyrate::InMemoryBucket;
@@ -43,6 +51,23 @@ struct SQLiteFixture {
     return std::make_shared<SQLiteBucket>(kRates);
   }
 };
+
+#ifdef PYRATE_REDIS_CONTRACT
+// A RedisBucket under a new bucket name on a server that lives as long as the program.
+struct RedisFixture {
+  static std::shared_ptr<pyrate::AbstractBucket> make() {
+    static pyrate::testing::RedisServer server;
+    static std::atomic<int> buckets{0};
+    pyrate::RedisOptions options;
+    options.url = server.url();
+    options.bucket = "clock-" + std::to_string(buckets.fetch_add(1));
+    return std::make_shared<pyrate::RedisBucket>(kRates, options);
+  }
+};
+#define CLOCK_FIXTURES RedisFixture
+#else
+#define CLOCK_FIXTURES InMemoryFixture, SQLiteFixture
+#endif
 
 // A caller that takes every slot it can from the clock's now until `until`: admitted at once
 // when there is room, else it moves the clock on by the decision's retry_after. Returns the
@@ -79,7 +104,7 @@ Millis allowed_wait(Millis error, Millis interval) {
 
 TEMPLATE_TEST_CASE(
     "After a backward step of any size, no window of the current clock holds more than a limit",
-    "[clock]", InMemoryFixture, SQLiteFixture) {
+    "[clock]", CLOCK_FIXTURES) {
   for (const Millis step : kSteps) {
     CAPTURE(step);
     const auto bucket = TestType::make();
@@ -100,7 +125,7 @@ TEMPLATE_TEST_CASE(
 TEMPLATE_TEST_CASE(
     "Slots stamped ahead by any error delay the bucket by at most the widest interval plus the "
     "tolerance",
-    "[clock]", InMemoryFixture, SQLiteFixture) {
+    "[clock]", CLOCK_FIXTURES) {
   for (const Millis step : kSteps) {
     CAPTURE(step);
     const auto bucket = TestType::make();
@@ -124,7 +149,7 @@ TEMPLATE_TEST_CASE(
 
 TEMPLATE_TEST_CASE(
     "After a forward step the bucket waits no longer than its windows need, whatever the step",
-    "[clock]", InMemoryFixture, SQLiteFixture) {
+    "[clock]", CLOCK_FIXTURES) {
   for (const Millis step : kSteps) {
     CAPTURE(step);
     const auto bucket = TestType::make();
@@ -140,7 +165,7 @@ TEMPLATE_TEST_CASE(
 }
 
 TEMPLATE_TEST_CASE("A stamp within the tolerance ahead is kept: later items are clamped to it",
-                   "[clock]", InMemoryFixture, SQLiteFixture) {
+                   "[clock]", CLOCK_FIXTURES) {
   const auto bucket = TestType::make();
   const auto clock = std::make_shared<FakeClock>(kStart);
   bucket->set_clock(clock);
@@ -152,7 +177,7 @@ TEMPLATE_TEST_CASE("A stamp within the tolerance ahead is kept: later items are 
 }
 
 TEMPLATE_TEST_CASE("A decision moves slots stamped past the tolerance back to the item's ceiling",
-                   "[clock]", InMemoryFixture, SQLiteFixture) {
+                   "[clock]", CLOCK_FIXTURES) {
   const auto bucket = TestType::make();
   const Millis ceiling = kStart + kClockStepTolerance;
   REQUIRE(bucket->admit(RateItem{"ahead", ceiling + 1, 2}).admitted);
@@ -164,6 +189,7 @@ TEMPLATE_TEST_CASE("A decision moves slots stamped past the tolerance back to th
   CHECK(bucket->leak(ceiling + kRates.back().interval + 1) == 3);
 }
 
+#ifndef PYRATE_REDIS_CONTRACT
 TEST_CASE(
     "A process whose clock runs a day ahead delays another on the same file by at most the "
     "widest interval plus the tolerance") {
@@ -187,3 +213,4 @@ TEST_CASE(
   CHECK(admitted.front() - kStart <= allowed_wait(kDay, kRates.front().interval));
   CHECK(admitted.front() > kStart + kRates.front().interval);
 }
+#endif

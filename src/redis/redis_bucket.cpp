@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/rate_list.hpp"
+#include "core/sliding_window.hpp"
 #include "pyrate/errors.hpp"
 #include "pyrate/per_name_bucket_factory.hpp"
 #include "redis/redis_bucket_server.hpp"
@@ -153,7 +154,9 @@ Decision RedisBucket::Impl::decide(const std::vector<Rate>& rates, const RateIte
                                    bool record) {
   const std::string timestamp = std::to_string(item.timestamp);
   const std::string weight = std::to_string(item.weight);
-  std::vector<std::string_view> arguments{timestamp, weight, record ? "1" : "0", item.name, widest};
+  const std::string ceiling = std::to_string(core::stamp_ceiling(item.timestamp));
+  std::vector<std::string_view> arguments{timestamp, weight, record ? "1" : "0",
+                                          item.name, widest, ceiling};
   arguments.insert(arguments.end(), rate_arguments.begin(), rate_arguments.end());
   const char* const operation = record ? "put" : "waiting";
   const redis::Reply reply =

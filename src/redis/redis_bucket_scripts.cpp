@@ -58,32 +58,51 @@ local function registered_widest(widest, register)
 end
 )lua";
 
+// ARGV: the item's stamp, weight, record ('1' or '0'), name, the widest interval of its rates,
+// its stamp ceiling (core::stamp_ceiling), then each rate's limit and interval.
 constexpr const char* kDecideBody = R"lua(
 local stamp, weight, record, name = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1', ARGV[4]
+local ceiling = ARGV[6]
 
 local slot_end, newest_stamp = newest()
+-- The clock-step rule of bucket.hpp: slots stamped past the ceiling count as stamped there,
+-- and a decision that records moves them back to it.
+if newest_stamp and before(ceiling, newest_stamp) then
+  if record then
+    for _, start_hex in ipairs(redis.call('ZRANGEBYSCORE', times, '(' .. ceiling, '+inf')) do
+      local start = num(tonumber(start_hex, 16))
+      local entry = redis.call('ZRANGEBYSCORE', entries, start, start)[1]
+      local entry_end, _, entry_name = parse(entry)
+      redis.call('ZREM', entries, entry)
+      redis.call('ZADD', entries, start, num(entry_end) .. ':' .. ceiling .. ':' .. entry_name)
+      redis.call('ZADD', times, ceiling, start_hex)
+    end
+  end
+  newest_stamp = ceiling
+end
 if newest_stamp and before(stamp, newest_stamp) then stamp = newest_stamp end
 local t = tonumber(stamp)
+local highest = tonumber(ceiling)
 
 -- The slots of the window starting at `start`, and the oldest one's timestamp.
 local function window(start)
   local first = redis.call('ZRANGEBYSCORE', times, num(start), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
   if not first[1] then return 0, 0 end
-  return slot_end - tonumber(first[1], 16), tonumber(first[2])
+  return slot_end - tonumber(first[1], 16), math.min(tonumber(first[2]), highest)
 end
 
 -- The timestamp of the slot at `position` from the newest.
 local function timestamp_at(position)
   local _, at = parse(holding(slot_end - 1 - position))
-  return tonumber(at)
+  return math.min(tonumber(at), highest)
 end
 
 -- core::decide, rate by rate in ascending interval.
 local admitted, failing, retry_after = true, -1, 0
 local tightest, fewest_free, tightest_slots, tightest_oldest = 0, 0, 0, 0
-local rate_count = (#ARGV - 5) / 2
+local rate_count = (#ARGV - 6) / 2
 for i = 1, rate_count do
-  local limit, interval = tonumber(ARGV[4 + 2 * i]), tonumber(ARGV[5 + 2 * i])
+  local limit, interval = tonumber(ARGV[5 + 2 * i]), tonumber(ARGV[6 + 2 * i])
   local slots, oldest = window(t - interval)
   local free = limit - slots
   local free_or_zero = free < 0 and 0 or free
@@ -112,7 +131,7 @@ if admitted and weight > 0 then
 end
 local reset_after = 0
 if tightest_slots > 0 then
-  reset_after = (tightest_oldest - t) + tonumber(ARGV[5 + 2 * tightest]) + 1
+  reset_after = (tightest_oldest - t) + tonumber(ARGV[6 + 2 * tightest]) + 1
 end
 
 if record then
@@ -135,7 +154,7 @@ if record then
   redis.call('PEXPIRE', widest_key, ttl)
   -- The rate list, as core::encode_rate_list writes it, for tools that list the buckets.
   local listed = {}
-  for i = 1, rate_count do listed[i] = ARGV[4 + 2 * i] .. '/' .. ARGV[5 + 2 * i] end
+  for i = 1, rate_count do listed[i] = ARGV[5 + 2 * i] .. '/' .. ARGV[6 + 2 * i] end
   redis.call('SET', KEYS[4], table.concat(listed, ','), 'PX', ttl)
 end
 
