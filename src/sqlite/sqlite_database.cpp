@@ -71,10 +71,8 @@ class CheckpointOnCloseHold {
 
 int checked_version(SQLite::Database& db, const std::string& path, Deadline deadline,
                     std::span<const schema::Migration> migrations) {
-  const int version = retry_while_busy(deadline, [&] { return schema::read_version(db); });
-  const int latest = schema::latest_version(migrations);
-  if (version > latest) throw schema::newer_schema_error(path, version, latest);
-  return version;
+  return retry_while_busy(deadline,
+                          [&] { return schema::recognised_version(db, path, migrations); });
 }
 
 void switch_to_wal(SQLite::Database& db, const std::string& path, Deadline deadline) {
@@ -210,7 +208,11 @@ std::unique_ptr<SQLite::Database> open_bucket_database(
     // file to WAL.
     db->exec(synchronous_pragma(durability));
     switch_to_wal(*db, path, deadline);
-    if (version < schema::latest_version(migrations)) schema::migrate(*db, migrations);
+    // A file recognised at user_version 0 is adopted: migrate() records its version.
+    if (version < schema::latest_version(migrations) ||
+        schema::read_version(*db) != schema::latest_version(migrations)) {
+      schema::migrate(*db, migrations);
+    }
     return db;
   } catch (const SQLite::Exception& error) {
     throw open_error(path, error);
