@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -631,6 +632,20 @@ TEST_CASE("status of a file that does not exist lists nothing and creates nothin
   const Outcome by_default = run_pyrate({"status"}, isolated(scratch));
   CHECK(by_default.exit_code == 0);
   CHECK(scratch.entries().empty());
+}
+
+TEST_CASE("status of a count below zero shows an empty bar instead of failing") {
+  // A file whose CHECK (weight > 0) was bypassed: the schema is pyrate's, the data is not.
+  const Scratch scratch;
+  const std::string db = scratch.db();
+  REQUIRE(run_pyrate({"acquire", "--db", db, "--rate", "5/s"}).exit_code == 0);
+  const std::string command = "sqlite3 '" + db +
+                              "' 'PRAGMA ignore_check_constraints = 1; "
+                              "UPDATE slots SET weight = -100'";
+  REQUIRE(std::system(command.c_str()) == 0);
+  const Outcome status = run_pyrate({"status", "--db", db});
+  CHECK(status.exit_code == 0);
+  CHECK_THAT(status.out, Contains("[          ]"));
 }
 
 TEST_CASE("flush empties one bucket and leaves the others") {
