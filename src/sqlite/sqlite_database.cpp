@@ -7,10 +7,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <optional>
 #include <random>
 #include <system_error>
 #include <thread>
@@ -142,6 +144,49 @@ bool regular_file_exists(const std::string& path) {
                      "); a database is a regular file, or a path where none exists yet");
 }
 
+bool file_exists(const std::string& path) {
+  struct stat info {};
+  return ::lstat(path.c_str(), &info) == 0;
+}
+
+// What tells whether a file was written between two looks at it.
+struct FileStamp {
+  dev_t device;
+  ino_t inode;
+  off_t size;
+  std::int64_t modified_ns;
+  std::int64_t changed_ns;
+  bool operator==(const FileStamp&) const = default;
+
+  static std::optional<FileStamp> of(const std::string& path) {
+    struct stat info {};
+    if (::stat(path.c_str(), &info) != 0) return std::nullopt;
+    const auto ns = [](const timespec& time) {
+      return std::int64_t{time.tv_sec} * 1'000'000'000 + time.tv_nsec;
+    };
+    return FileStamp{info.st_dev, info.st_ino, info.st_size, ns(info.st_mtim), ns(info.st_ctim)};
+  }
+};
+
+// The URI of the file at the absolute `path` with the query `query` ("mode=ro"): every byte
+// but unreserved ones and '/' percent-encoded, so that '?', '#' and '%' in a name stay the
+// name's.
+std::string file_uri(const std::string& path, std::string_view query) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string uri = "file:";
+  for (const char c : path) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (std::isalnum(byte) != 0 || std::strchr("/-._~", c) != nullptr) {
+      uri += c;
+    } else {
+      uri += '%';
+      uri += kHex[byte >> 4];
+      uri += kHex[byte & 0xf];
+    }
+  }
+  return uri + "?" + std::string(query);
+}
+
 }  // namespace
 
 const char* synchronous_pragma(Durability durability) {
@@ -219,22 +264,46 @@ std::unique_ptr<SQLite::Database> open_bucket_database(
   }
 }
 
-std::unique_ptr<SQLite::Database> open_existing_database(
-    const std::string& path, std::chrono::milliseconds busy_timeout,
-    std::span<const schema::Migration> migrations, int* version) {
-  if (!regular_file_exists(path)) return nullptr;
+bool read_existing_database(const std::string& path, std::chrono::milliseconds busy_timeout,
+                            std::span<const schema::Migration> migrations,
+                            const std::function<void(SQLite::Database& db, int version)>& read) {
+  if (!regular_file_exists(path)) return false;
   const Deadline deadline = std::chrono::steady_clock::now() + busy_timeout;
-  try {
-    // Read-write without create, although it only reads: a read-write connection removes the
-    // WAL files it had to create when it closes, where a read-only one leaves them behind.
-    // SQLite still opens a file it may not write, read-only.
-    auto db = std::make_unique<SQLite::Database>(
-        path, SQLite::OPEN_READWRITE | SQLite::OPEN_NOMUTEX, busy_timeout_ms(busy_timeout));
-    const CheckpointOnCloseHold checkpoint_hold(*db, path);  // held: this connection only reads
-    *version = checked_version(*db, path, deadline, migrations);
-    return db;
-  } catch (const SQLite::Exception& error) {
-    throw open_error(path, error);
+  for (;;) {
+    const bool wal = file_exists(path + "-wal");
+    const bool immutable = !wal;
+    if (immutable || file_exists(path + "-shm")) {
+      const std::optional<FileStamp> before = FileStamp::of(path);
+      std::unique_ptr<SQLite::Database> db;
+      int version = 0;
+      try {
+        db = std::make_unique<SQLite::Database>(
+            file_uri(path, immutable ? "mode=ro&immutable=1" : "mode=ro"),
+            SQLite::OPEN_READONLY | SQLite::OPEN_URI | SQLite::OPEN_NOMUTEX,
+            busy_timeout_ms(busy_timeout));
+        version = checked_version(*db, path, deadline, migrations);
+      } catch (const SQLite::Exception& error) {
+        if (!immutable || FileStamp::of(path) == before) throw open_error(path, error);
+      }
+      if (db) {
+        try {
+          read(*db, version);
+        } catch (const SQLite::Exception&) {
+          if (!immutable || FileStamp::of(path) == before) throw;
+        }
+        if (!immutable || (FileStamp::of(path) == before && !file_exists(path + "-wal"))) {
+          return true;
+        }
+      }
+    }
+    // A -wal without its -shm (a writer opening or closing the file), or a file that changed
+    // while read as immutable.
+    if (std::chrono::steady_clock::now() >= deadline) {
+      throw StorageError(path + ": read: the file kept changing while read without its WAL index " +
+                         "(-shm), or it has a -wal without one; opening it once with write " +
+                         "access repairs that");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 }
 
