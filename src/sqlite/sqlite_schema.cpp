@@ -115,10 +115,14 @@ int recognised_version(SQLite::Database& db, const std::string& path,
   const int latest = latest_version(migrations);
   const int recorded = read_version(db);
   if (recorded > latest) throw newer_schema_error(path, recorded, latest);
-  const std::set<std::string> tables = tables_of(schema_of_version(migrations, latest));
+  const SchemaObjects latest_schema = schema_of_version(migrations, latest);
+  const std::set<std::string> tables = tables_of(latest_schema);
   const SchemaObjects found = objects_of(db, &tables);
+  const auto schema_of = [&](int version) {
+    return version == latest ? latest_schema : schema_of_version(migrations, version);
+  };
   if (recorded > 0) {
-    if (const auto differs = difference(found, schema_of_version(migrations, recorded), recorded)) {
+    if (const auto differs = difference(found, schema_of(recorded), recorded)) {
       throw SchemaError(path + ": the schema is not the one of version " +
                         std::to_string(recorded) + " that the file records: " + *differs +
                         "; another program altered it, and this library does not use it: move "
@@ -128,20 +132,17 @@ int recognised_version(SQLite::Database& db, const std::string& path,
   }
   if (found.empty()) return 0;
   // Versions differ in their schema, so the lowest that matches is the only one.
-  std::string closest;
-  for (int version = 1; version <= latest; ++version) {
-    const auto differs = difference(found, schema_of_version(migrations, version), version);
-    if (!differs) return version;
-    if (version == latest) closest = *differs;
+  for (int version = 1; version < latest; ++version) {
+    if (!difference(found, schema_of(version), version)) return version;
   }
-  throw SchemaError(path +
-                    ": pyrate's tables are here but no schema version is recorded "
-                    "(PRAGMA user_version is 0, as after restoring a `sqlite3 .dump`), and they "
-                    "match no version this library knows (" +
-                    closest +
-                    "); restore the dump "
-                    "of an unaltered pyrate file, or set `PRAGMA user_version` to the version "
-                    "the dumped file had once its schema is that version's");
+  const auto differs = difference(found, latest_schema, latest);
+  if (!differs) return latest;
+  throw SchemaError(path + ": pyrate's tables are here but no schema version is recorded " +
+                    "(PRAGMA user_version is 0, as after restoring a `sqlite3 .dump`), and " +
+                    "they match no version this library knows (" + *differs +
+                    "); restore the dump of an unaltered pyrate file, or set PRAGMA " +
+                    "user_version to the version the dumped file had once its schema is " +
+                    "that version's");
 }
 
 int latest_version(std::span<const Migration> migrations) {
