@@ -12,7 +12,6 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
-#include <optional>
 #include <random>
 #include <system_error>
 #include <thread>
@@ -149,23 +148,49 @@ bool file_exists(const std::string& path) {
   return ::lstat(path.c_str(), &info) == 0;
 }
 
-// What tells whether a file was written between two looks at it.
-struct FileStamp {
-  dev_t device;
-  ino_t inode;
-  off_t size;
-  std::int64_t modified_ns;
-  std::int64_t changed_ns;
-  bool operator==(const FileStamp&) const = default;
-
-  static std::optional<FileStamp> of(const std::string& path) {
-    struct stat info {};
-    if (::stat(path.c_str(), &info) != 0) return std::nullopt;
-    const auto ns = [](const timespec& time) {
-      return std::int64_t{time.tv_sec} * 1'000'000'000 + time.tv_nsec;
-    };
-    return FileStamp{info.st_dev, info.st_ino, info.st_size, ns(info.st_mtim), ns(info.st_ctim)};
+// A read lock on the bytes that SQLite's unix VFS locks for a connection's SHARED lock on a
+// database file (the lock-byte page of the file format), held as an open file description lock
+// so that releasing it leaves this process's own SQLite locks on the file alone. While it is
+// held no connection gets the EXCLUSIVE lock it needs to write the file itself: neither a
+// rollback-journal commit nor the last close of a WAL file, which checkpoints the WAL into the
+// file and deletes the -wal and -shm. A checkpoint while connections stay open writes the file
+// too, but only while a -wal exists.
+class SharedLockHold {
+ public:
+  // Throws StorageError naming `path` when the file cannot be opened or locked for a reason
+  // other than a conflicting lock.
+  explicit SharedLockHold(const std::string& path)
+      : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY)) {
+    if (fd_ < 0) fail(path, "open");
   }
+  ~SharedLockHold() { ::close(fd_); }
+  SharedLockHold(const SharedLockHold&) = delete;
+  SharedLockHold& operator=(const SharedLockHold&) = delete;
+
+  // Takes the lock; false while a connection holds an EXCLUSIVE lock that conflicts.
+  bool try_lock(const std::string& path) { return set(path, F_RDLCK); }
+  void unlock(const std::string& path) { set(path, F_UNLCK); }
+
+ private:
+  static constexpr off_t kSharedFirst = 0x40000000 + 2;  // PENDING_BYTE + 2
+  static constexpr off_t kSharedSize = 510;
+
+  bool set(const std::string& path, short type) {
+    struct flock lock {};
+    lock.l_type = type;
+    lock.l_whence = SEEK_SET;
+    lock.l_start = kSharedFirst;
+    lock.l_len = kSharedSize;
+    if (::fcntl(fd_, F_OFD_SETLK, &lock) == 0) return true;
+    if (errno == EAGAIN || errno == EACCES) return false;
+    fail(path, "lock");
+  }
+  [[noreturn]] static void fail(const std::string& path, const char* operation) {
+    throw StorageError(path + ": read: cannot " + operation +
+                       " the file: " + std::generic_category().message(errno));
+  }
+
+  int fd_;
 };
 
 // The URI of the file at the absolute `path` with the query `query` ("mode=ro"): every byte
@@ -269,39 +294,36 @@ bool read_existing_database(const std::string& path, std::chrono::milliseconds b
                             const std::function<void(SQLite::Database& db, int version)>& read) {
   if (!regular_file_exists(path)) return false;
   const Deadline deadline = std::chrono::steady_clock::now() + busy_timeout;
+  SharedLockHold hold(path);
   for (;;) {
-    const bool wal = file_exists(path + "-wal");
-    const bool immutable = !wal;
-    if (immutable || file_exists(path + "-shm")) {
-      const std::optional<FileStamp> before = FileStamp::of(path);
-      std::unique_ptr<SQLite::Database> db;
-      int version = 0;
-      try {
-        db = std::make_unique<SQLite::Database>(
-            file_uri(path, immutable ? "mode=ro&immutable=1" : "mode=ro"),
-            SQLite::OPEN_READONLY | SQLite::OPEN_URI | SQLite::OPEN_NOMUTEX,
-            busy_timeout_ms(busy_timeout));
-        version = checked_version(*db, path, deadline, migrations);
-      } catch (const SQLite::Exception& error) {
-        if (!immutable || FileStamp::of(path) == before) throw open_error(path, error);
-      }
-      if (db) {
+    if (hold.try_lock(path)) {
+      const bool wal = file_exists(path + "-wal");
+      // Without a -wal the file holds every commit and nothing writes it while the lock is
+      // held, so it is read as immutable: no -wal or -shm is made. With both, the read goes
+      // through them, which the lock keeps from being deleted under it.
+      if (!wal || file_exists(path + "-shm")) {
+        int version = 0;
+        std::unique_ptr<SQLite::Database> db;
         try {
-          read(*db, version);
-        } catch (const SQLite::Exception&) {
-          if (!immutable || FileStamp::of(path) == before) throw;
+          db = std::make_unique<SQLite::Database>(
+              file_uri(path, wal ? "mode=ro" : "mode=ro&immutable=1"),
+              SQLite::OPEN_READONLY | SQLite::OPEN_URI | SQLite::OPEN_NOMUTEX,
+              busy_timeout_ms(busy_timeout));
+          version = checked_version(*db, path, deadline, migrations);
+        } catch (const SQLite::Exception& error) {
+          throw open_error(path, error);
         }
-        if (!immutable || (FileStamp::of(path) == before && !file_exists(path + "-wal"))) {
-          return true;
-        }
+        read(*db, version);
+        // A -wal that appeared meanwhile may have been checkpointed into the file.
+        if (wal || !file_exists(path + "-wal")) return true;
       }
+      hold.unlock(path);
     }
-    // A -wal without its -shm (a writer opening or closing the file), or a file that changed
-    // while read as immutable.
+    // A writer holds the file EXCLUSIVE, or is opening it (a -wal without its -shm yet), or
+    // started while it was read as immutable.
     if (std::chrono::steady_clock::now() >= deadline) {
-      throw StorageError(path + ": read: the file kept changing while read without its WAL index " +
-                         "(-shm), or it has a -wal without one; opening it once with write " +
-                         "access repairs that");
+      throw StorageError(path + ": read: busy past the timeout, or a -wal without its -shm " +
+                         "(opening the file once with write access repairs that)");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }

@@ -61,17 +61,17 @@ std::unique_ptr<SQLite::Database> open_bucket_database(
 
 // Calls `read(db, version)` with a read-only connection to the existing file at `path` and the
 // file's schema version (checked as recognised_version() does, at most the latest of
-// `migrations`), and returns true once a call returned from a read of one state of the file;
-// returns false, without calling it, when no file exists at `path`.
+// `migrations`), and returns true once a call returned from a read of one state of the file
+// (it is called again, on a new connection, when a writer may have changed the file during
+// it); returns false, without calling it, when no file exists at `path`.
 // Creates nothing beside the file and changes no file's owner, so it works for users who may
-// not write the file or its directory, and on read-only mounts: a file whose WAL index (-wal
-// and -shm) exists is read through it, under SQLite's locks; one without is read as immutable
-// (no -wal or -shm is made) and the read is repeated on a new connection, until busy_timeout,
-// when the file changed or a -wal appeared meanwhile. (A writer that closes the file in the instant
-// between the look for its WAL index and the open leaves SQLite to make a new one.) Throws
-// SchemaError as recognised_version() does; StorageError when something other than a regular file
-// is at `path`, the file cannot be read, or it kept changing past busy_timeout; whatever `read`
-// throws, SQLite::Exception included.
+// not write the file or its directory, and on read-only mounts: while it reads, it holds a
+// read lock that keeps writers from writing the file itself and from deleting its -wal and
+// -shm; a file with both is read through them, one without a -wal as immutable.
+// Throws SchemaError as recognised_version() does; StorageError when something other than a
+// regular file is at `path`, the file cannot be read, or it stays locked by a writer (or has a
+// -wal without its -shm) past busy_timeout; whatever `read` throws, SQLite::Exception
+// included.
 bool read_existing_database(const std::string& path, std::chrono::milliseconds busy_timeout,
                             std::span<const schema::Migration> migrations,
                             const std::function<void(SQLite::Database& db, int version)>& read);
