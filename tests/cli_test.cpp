@@ -2,7 +2,9 @@
 // process, as it is for the scripts that call it. Each test works in its own directory.
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdlib.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,6 +13,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -26,6 +29,7 @@
 
 #include "scratch/temporary_directory.hpp"
 #include "support/pyrate_process.hpp"
+#include "support/sqlite_test_support.hpp"
 
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
@@ -109,6 +113,49 @@ std::string python_json(const Scratch& scratch, const std::string& json,
   REQUIRE(::pclose(pipe) == 0);
   if (!result.empty() && result.back() == '\n') result.pop_back();
   return result;
+}
+
+// 0 when `status --json` of `db` exits 0 and lists the bucket "default" holding one slot; run
+// in a forked child (run_unprivileged), so it reports with its result instead of CHECKs.
+int status_lists_default(const std::string& db) {
+  const Outcome status = run_pyrate({"status", "--db", db, "--json"});
+  if (status.exit_code != 0) {
+    std::fprintf(stderr, "status exited %d: %s", status.exit_code, status.err.c_str());
+    return 1;
+  }
+  const std::regex entry("\"name\": \"default\",\\s*\"held\": 1,");
+  return std::regex_search(status.out, entry) ? 0 : 2;
+}
+
+// The entries of `directory` owned by `uid`.
+std::vector<std::string> owned_by(const fs::path& directory, uid_t uid) {
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(directory)) {
+    struct stat info {};
+    if (::lstat(entry.path().c_str(), &info) == 0 && info.st_uid == uid) {
+      names.push_back(entry.path().filename().string());
+    }
+  }
+  return names;
+}
+
+// 0 when the file system holding `directory` was made read-only for this process alone (no file
+// can be created there): a private mount namespace in which `directory` is bind-mounted on itself
+// read-only; 77 when this sandbox does not permit that.
+int mount_read_only(const std::string& directory) {
+  if (::unshare(CLONE_NEWNS) != 0 ||
+      ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+      ::mount(directory.c_str(), directory.c_str(), nullptr, MS_BIND, nullptr) != 0) {
+    return 77;
+  }
+  if (::mount(nullptr, directory.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) !=
+      0) {
+    return 77;
+  }
+  const std::string probe = directory + "/probe";
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd >= 0) ::close(fd);
+  return fd < 0 && errno == EROFS ? 0 : 3;  // even root may write nothing there
 }
 
 }  // namespace
@@ -534,6 +581,72 @@ TEST_CASE("status of a file that does not exist lists nothing and creates nothin
   const Outcome by_default = run_pyrate({"status"}, isolated(scratch));
   CHECK(by_default.exit_code == 0);
   CHECK(scratch.entries().empty());
+}
+
+TEST_CASE("status only reads: no write access needed, nothing created, no owner changed") {
+  // Run as "nobody" when the tests run as root: a file owned by root, 0644, in a 0755
+  // directory; a read-only file in a directory everyone may write; and both while root's
+  // connection holds the WAL open.
+  constexpr uid_t kNobody = 65534;
+  const Scratch scratch;
+  fs::permissions(scratch.path(), fs::perms::owner_all | fs::perms::group_read |
+                                      fs::perms::group_exec | fs::perms::others_read |
+                                      fs::perms::others_exec);
+  const std::string db = scratch.db();
+  REQUIRE(run_pyrate({"acquire", "--db", db, "--rate", "1/h"}).exit_code == 0);
+  fs::permissions(db, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                          fs::perms::others_read);
+  const auto reads_and_leaves_root_able_to_write = [&](const char* variant) {
+    INFO(variant);
+    CHECK(pyrate_test::run_unprivileged([&] { return status_lists_default(db); }) == 0);
+    CHECK(owned_by(scratch.path(), kNobody).empty());
+    {
+      // With the WAL held open by another connection, status reads through it.
+      pyrate::SQLiteBucket holder({pyrate::Rate(1, pyrate::Duration::Hour)},
+                                  pyrate_test::at(db, "holder"));
+      REQUIRE(pyrate_test::exists(db + "-shm"));
+      CHECK(pyrate_test::run_unprivileged([&] { return status_lists_default(db); }) == 0);
+      CHECK(owned_by(scratch.path(), kNobody).empty());
+    }
+    const Outcome acquire =
+        run_pyrate({"acquire", "--db", db, "--bucket", "root", "--rate", "9/h"});
+    CHECK(acquire.exit_code == 0);
+    CHECK(acquire.err.empty());
+  };
+  reads_and_leaves_root_able_to_write("0644 file in a 0755 directory");
+
+  if (::geteuid() == 0) {  // only root writes a 0444 file afterwards
+    fs::permissions(scratch.path(), fs::perms::all);
+    fs::permissions(db, fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
+    reads_and_leaves_root_able_to_write("0444 file in a 0777 directory");
+    fs::permissions(db, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                            fs::perms::others_read);
+  }
+
+  // A read-only mount, in a private mount namespace of a child.
+  const int mounted = pyrate_test::run_in_child([&] {
+    const int made = mount_read_only(scratch.path().string());
+    return made != 0 ? made : status_lists_default(db);
+  });
+  if (mounted == 77) {
+    WARN("read-only bind mount not permitted in this sandbox: that variant was skipped");
+  } else {
+    CHECK(mounted == 0);
+  }
+}
+
+TEST_CASE("status of a count below zero shows an empty bar instead of failing") {
+  // A file whose CHECK (weight > 0) was bypassed: the schema is pyrate's, the data is not.
+  const Scratch scratch;
+  const std::string db = scratch.db();
+  REQUIRE(run_pyrate({"acquire", "--db", db, "--rate", "5/s"}).exit_code == 0);
+  const std::string command = "sqlite3 '" + db +
+                              "' 'PRAGMA ignore_check_constraints = 1; "
+                              "UPDATE slots SET weight = -100'";
+  REQUIRE(std::system(command.c_str()) == 0);
+  const Outcome status = run_pyrate({"status", "--db", db});
+  CHECK(status.exit_code == 0);
+  CHECK_THAT(status.out, Contains("[          ]"));
 }
 
 TEST_CASE("flush empties one bucket and leaves the others") {

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <pyrate/pyrate.hpp>
 #include <string>
 #include <string_view>
@@ -64,6 +65,28 @@ std::vector<Migration> builtin_plus(std::string_view name, std::string_view sql)
   std::vector<Migration> migrations(builtin.begin(), builtin.end());
   migrations.push_back(Migration{pyrate::schema::latest_version(builtin) + 1, name, sql});
   return migrations;
+}
+
+// `sqlite3 from .dump | sqlite3 to`, the way a file is backed up as text and restored.
+void dump_and_restore(const std::string& from, const std::string& to) {
+  const std::string command = "sqlite3 '" + from + "' .dump | sqlite3 '" + to + "'";
+  REQUIRE(std::system(command.c_str()) == 0);
+}
+
+// A file holding one bucket, "kept", whose 3/h limit is full now.
+void write_full_bucket(const std::string& path) {
+  SQLiteBucket bucket({Rate(3, pyrate::Duration::Hour)}, at(path, "kept"));
+  for (int i = 0; i < 3; ++i) REQUIRE(bucket.put(RateItem{"held", bucket.now(), 1}));
+}
+
+// The message of the SchemaError that opening the bucket "kept" of `path` throws; "" if none.
+std::string schema_error_message(const std::string& path) {
+  try {
+    SQLiteBucket bucket({Rate(3, pyrate::Duration::Hour)}, at(path, "kept"));
+  } catch (const pyrate::SchemaError& error) {
+    return error.what();
+  }
+  return "";
 }
 
 }  // namespace
@@ -289,4 +312,89 @@ TEST_CASE("Schema: many processes creating the same new file at once all succeed
     SQLiteBucket bucket({Rate(100, 60'000)}, at(path));
     CHECK(bucket.count() == kProcesses);
   }
+}
+
+TEST_CASE("Schema: a file restored from sqlite3 .dump is adopted as the version its tables match") {
+  ScratchDir dir;
+  const std::string original = dir.file("original.db");
+  const std::string restored = dir.file("restored.db");
+  write_full_bucket(original);
+  dump_and_restore(original, restored);
+  REQUIRE(user_version(restored) == 0);  // .dump does not carry PRAGMA user_version
+
+  const auto stored = pyrate::list_sqlite_buckets(restored);
+  REQUIRE(stored.size() == 1);
+  CHECK(stored[0].name == "kept");
+  CHECK(user_version(restored) == 0);  // reading adopts nothing
+  {
+    SQLiteBucket bucket({Rate(3, pyrate::Duration::Hour)}, at(restored, "kept"));
+    CHECK(bucket.count() == 3);
+    CHECK_FALSE(bucket.put(RateItem{"more", bucket.now(), 1}));  // the limit is still held
+  }
+  CHECK(user_version(restored) ==
+        pyrate::schema::latest_version(pyrate::schema::builtin_migrations()));
+
+  // A dump of an older version is adopted as that version and migrated on.
+  const std::string version_1 = dir.file("version-1.db");
+  const std::string restored_1 = dir.file("restored-1.db");
+  write_version_1_file(version_1);
+  dump_and_restore(version_1, restored_1);
+  REQUIRE(user_version(restored_1) == 0);
+  SQLiteBucket a({Rate(3, 1000)}, at(restored_1, "a"));
+  CHECK(a.count() == 3);
+  CHECK(user_version(restored_1) ==
+        pyrate::schema::latest_version(pyrate::schema::builtin_migrations()));
+}
+
+TEST_CASE(
+    "Schema: tables at user_version 0 that match no version are refused, saying how to repair") {
+  ScratchDir dir;
+  const std::string original = dir.file("original.db");
+  const std::string restored = dir.file("restored.db");
+  write_full_bucket(original);
+  dump_and_restore(original, restored);
+  {
+    SQLite::Database db(restored, SQLite::OPEN_READWRITE);
+    db.exec("DROP INDEX slots_by_number");  // so it matches no version: 1 lacks widest_interval
+  }
+  const std::string bytes = pyrate_test::file_bytes(restored);
+  const std::string message = schema_error_message(restored);
+  CHECK_THAT(message, Catch::Contains(restored) && Catch::Contains("user_version") &&
+                          Catch::Contains(".dump") && Catch::Contains("slots_by_number"));
+  CHECK_THROWS_AS(pyrate::list_sqlite_buckets(restored), pyrate::SchemaError);
+  CHECK(pyrate_test::file_bytes(restored) == bytes);
+  CHECK(user_version(restored) == 0);
+}
+
+TEST_CASE(
+    "Schema: a schema that differs from its recorded version is refused, naming what differs") {
+  ScratchDir dir;
+  const std::string path = dir.file("tampered.db");
+  write_full_bucket(path);
+  {
+    // The slots table rebuilt without its primary key and CHECK, holding a negative weight.
+    SQLite::Database db(path, SQLite::OPEN_READWRITE);
+    db.exec(
+        "BEGIN; CREATE TABLE copy AS SELECT * FROM slots; DROP TABLE slots;"
+        "CREATE TABLE slots (bucket_id INTEGER NOT NULL, timestamp INTEGER NOT NULL,"
+        " start_seq INTEGER NOT NULL, weight INTEGER NOT NULL, name BLOB NOT NULL);"
+        "INSERT INTO slots SELECT * FROM copy; DROP TABLE copy;"
+        "CREATE INDEX slots_by_number ON slots (bucket_id, start_seq);"
+        "UPDATE slots SET weight = -100; COMMIT;");
+  }
+  const int latest = pyrate::schema::latest_version(pyrate::schema::builtin_migrations());
+  REQUIRE(user_version(path) == latest);
+  const std::string message = schema_error_message(path);
+  CHECK_THAT(message, Catch::Contains(path) && Catch::Contains("table slots") &&
+                          Catch::Contains("version " + std::to_string(latest)));
+  CHECK_THROWS_AS(pyrate::list_sqlite_buckets(path), pyrate::SchemaError);
+
+  // An object the schema does not have, on one of its tables, is refused too.
+  const std::string extra = dir.file("extra.db");
+  write_full_bucket(extra);
+  {
+    SQLite::Database db(extra, SQLite::OPEN_READWRITE);
+    db.exec("CREATE TRIGGER forget AFTER INSERT ON slots BEGIN DELETE FROM slots; END");
+  }
+  CHECK_THAT(schema_error_message(extra), Catch::Contains("trigger forget on slots"));
 }

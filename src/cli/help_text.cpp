@@ -90,7 +90,7 @@ of 1 would be admitted, and for each rate a bar of the window's use, the slots u
 remaining and the time until the window frees a slot, e.g.
   10/s  [#######   ] 7 used, 3 remaining, next slot frees in 420 ms
 then a summary line: how many buckets the database records and how many are full now.
-A database file that does not exist lists nothing and is not created. Reading takes no lock.
+A database file that does not exist lists nothing and is not created; reading writes nothing.
 On a Redis server, lists the buckets under the "pyrate:" prefix (walked with SCAN, never
 KEYS) that have not expired.
 

@@ -25,10 +25,11 @@ struct Summary {
 };
 
 // "[#######   ]": `used` of `limit` in kBarWidth cells; any use shows at least one cell, and
-// only a full window shows them all.
+// only a full window shows them all. A count below zero (a file another program wrote) shows
+// none.
 std::string usage_bar(std::int64_t used, std::int64_t limit) {
   __extension__ using Wide = __int128;
-  auto filled = static_cast<int>(std::min<Wide>(Wide{used} * kBarWidth / limit, kBarWidth));
+  auto filled = static_cast<int>(std::clamp<Wide>(Wide{used} * kBarWidth / limit, 0, kBarWidth));
   if (used > 0 && filled == 0) filled = 1;
   if (used < limit && filled == kBarWidth) filled = kBarWidth - 1;
   return "[" + std::string(static_cast<std::size_t>(filled), '#') +

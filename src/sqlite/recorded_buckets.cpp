@@ -9,26 +9,30 @@
 namespace pyrate {
 namespace {
 
-// `read(slots)` on a read-only connection to the existing file at `db_path`; `fallback` when no
-// file is there (nothing is created) or it holds no schema yet. SQLite's failures and rate lists
-// this library did not write become StorageError naming the path and `what`.
+// `read(slots)` on a read-only connection to the existing file at `db_path` that creates
+// nothing beside it (see read_existing_database()); `fallback` when no file is there or it holds
+// no schema yet. SQLite's failures and rate lists this library did not write become
+// StorageError naming the path and `what`.
 template <class Result, class Read>
 Result read_existing_file(const std::string& db_path, const char* what, Result fallback,
                           Read read) {
   if (db_path.empty() || db_path == kMemoryPath) return fallback;
   const std::string path = absolute_database_path(db_path);
-  int version = 0;
-  const std::unique_ptr<SQLite::Database> db = open_existing_database(
-      path, SQLiteOptions{}.busy_timeout, schema::builtin_migrations(), &version);
-  if (!db || version == 0) return fallback;
+  Result result = fallback;
   try {
-    SlotTable slots(*db);
-    return read(slots);
+    read_existing_database(path, SQLiteOptions{}.busy_timeout, schema::builtin_migrations(),
+                           [&](SQLite::Database& db, int version) {
+                             result = fallback;  // a repeated read starts again
+                             if (version == 0) return;
+                             SlotTable slots(db);
+                             result = read(slots);
+                           });
   } catch (const SQLite::Exception& error) {
     throw storage_error(path, what, error);
   } catch (const std::invalid_argument& error) {
     throw StorageError(path + ": " + what + ": " + error.what());
   }
+  return result;
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -71,10 +72,8 @@ class CheckpointOnCloseHold {
 
 int checked_version(SQLite::Database& db, const std::string& path, Deadline deadline,
                     std::span<const schema::Migration> migrations) {
-  const int version = retry_while_busy(deadline, [&] { return schema::read_version(db); });
-  const int latest = schema::latest_version(migrations);
-  if (version > latest) throw schema::newer_schema_error(path, version, latest);
-  return version;
+  return retry_while_busy(deadline,
+                          [&] { return schema::recognised_version(db, path, migrations); });
 }
 
 void switch_to_wal(SQLite::Database& db, const std::string& path, Deadline deadline) {
@@ -144,6 +143,75 @@ bool regular_file_exists(const std::string& path) {
                      "); a database is a regular file, or a path where none exists yet");
 }
 
+bool file_exists(const std::string& path) {
+  struct stat info {};
+  return ::lstat(path.c_str(), &info) == 0;
+}
+
+// A read lock on the bytes that SQLite's unix VFS locks for a connection's SHARED lock on a
+// database file (the lock-byte page of the file format), held as an open file description lock
+// so that releasing it leaves this process's own SQLite locks on the file alone. While it is
+// held no connection gets the EXCLUSIVE lock it needs to write the file itself: neither a
+// rollback-journal commit nor the last close of a WAL file, which checkpoints the WAL into the
+// file and deletes the -wal and -shm. A checkpoint while connections stay open writes the file
+// too, but only while a -wal exists.
+class SharedLockHold {
+ public:
+  // Throws StorageError naming `path` when the file cannot be opened or locked for a reason
+  // other than a conflicting lock.
+  explicit SharedLockHold(const std::string& path)
+      : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY)) {
+    if (fd_ < 0) fail(path, "open");
+  }
+  ~SharedLockHold() { ::close(fd_); }
+  SharedLockHold(const SharedLockHold&) = delete;
+  SharedLockHold& operator=(const SharedLockHold&) = delete;
+
+  // Takes the lock; false while a connection holds an EXCLUSIVE lock that conflicts.
+  bool try_lock(const std::string& path) { return set(path, F_RDLCK); }
+  void unlock(const std::string& path) { set(path, F_UNLCK); }
+
+ private:
+  static constexpr off_t kSharedFirst = 0x40000000 + 2;  // PENDING_BYTE + 2
+  static constexpr off_t kSharedSize = 510;
+
+  bool set(const std::string& path, short type) {
+    struct flock lock {};
+    lock.l_type = type;
+    lock.l_whence = SEEK_SET;
+    lock.l_start = kSharedFirst;
+    lock.l_len = kSharedSize;
+    if (::fcntl(fd_, F_OFD_SETLK, &lock) == 0) return true;
+    if (errno == EAGAIN || errno == EACCES) return false;
+    fail(path, "lock");
+  }
+  [[noreturn]] static void fail(const std::string& path, const char* operation) {
+    throw StorageError(path + ": read: cannot " + operation +
+                       " the file: " + std::generic_category().message(errno));
+  }
+
+  int fd_;
+};
+
+// The URI of the file at the absolute `path` with the query `query` ("mode=ro"): every byte
+// but unreserved ones and '/' percent-encoded, so that '?', '#' and '%' in a name stay the
+// name's.
+std::string file_uri(const std::string& path, std::string_view query) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string uri = "file:";
+  for (const char c : path) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (std::isalnum(byte) != 0 || std::strchr("/-._~", c) != nullptr) {
+      uri += c;
+    } else {
+      uri += '%';
+      uri += kHex[byte >> 4];
+      uri += kHex[byte & 0xf];
+    }
+  }
+  return uri + "?" + std::string(query);
+}
+
 }  // namespace
 
 const char* synchronous_pragma(Durability durability) {
@@ -210,29 +278,54 @@ std::unique_ptr<SQLite::Database> open_bucket_database(
     // file to WAL.
     db->exec(synchronous_pragma(durability));
     switch_to_wal(*db, path, deadline);
-    if (version < schema::latest_version(migrations)) schema::migrate(*db, migrations);
+    // A file recognised at user_version 0 is adopted: migrate() records its version.
+    if (version < schema::latest_version(migrations) ||
+        schema::read_version(*db) != schema::latest_version(migrations)) {
+      schema::migrate(*db, migrations);
+    }
     return db;
   } catch (const SQLite::Exception& error) {
     throw open_error(path, error);
   }
 }
 
-std::unique_ptr<SQLite::Database> open_existing_database(
-    const std::string& path, std::chrono::milliseconds busy_timeout,
-    std::span<const schema::Migration> migrations, int* version) {
-  if (!regular_file_exists(path)) return nullptr;
+bool read_existing_database(const std::string& path, std::chrono::milliseconds busy_timeout,
+                            std::span<const schema::Migration> migrations,
+                            const std::function<void(SQLite::Database& db, int version)>& read) {
+  if (!regular_file_exists(path)) return false;
   const Deadline deadline = std::chrono::steady_clock::now() + busy_timeout;
-  try {
-    // Read-write without create, although it only reads: a read-write connection removes the
-    // WAL files it had to create when it closes, where a read-only one leaves them behind.
-    // SQLite still opens a file it may not write, read-only.
-    auto db = std::make_unique<SQLite::Database>(
-        path, SQLite::OPEN_READWRITE | SQLite::OPEN_NOMUTEX, busy_timeout_ms(busy_timeout));
-    const CheckpointOnCloseHold checkpoint_hold(*db, path);  // held: this connection only reads
-    *version = checked_version(*db, path, deadline, migrations);
-    return db;
-  } catch (const SQLite::Exception& error) {
-    throw open_error(path, error);
+  SharedLockHold hold(path);
+  for (;;) {
+    if (hold.try_lock(path)) {
+      const bool wal = file_exists(path + "-wal");
+      // Without a -wal the file holds every commit and nothing writes it while the lock is
+      // held, so it is read as immutable: no -wal or -shm is made. With both, the read goes
+      // through them, which the lock keeps from being deleted under it.
+      if (!wal || file_exists(path + "-shm")) {
+        int version = 0;
+        std::unique_ptr<SQLite::Database> db;
+        try {
+          db = std::make_unique<SQLite::Database>(
+              file_uri(path, wal ? "mode=ro" : "mode=ro&immutable=1"),
+              SQLite::OPEN_READONLY | SQLite::OPEN_URI | SQLite::OPEN_NOMUTEX,
+              busy_timeout_ms(busy_timeout));
+          version = checked_version(*db, path, deadline, migrations);
+        } catch (const SQLite::Exception& error) {
+          throw open_error(path, error);
+        }
+        read(*db, version);
+        // A -wal that appeared meanwhile may have been checkpointed into the file.
+        if (wal || !file_exists(path + "-wal")) return true;
+      }
+      hold.unlock(path);
+    }
+    // A writer holds the file EXCLUSIVE, or is opening it (a -wal without its -shm yet), or
+    // started while it was read as immutable.
+    if (std::chrono::steady_clock::now() >= deadline) {
+      throw StorageError(path + ": read: busy past the timeout, or a -wal without its -shm " +
+                         "(opening the file once with write access repairs that)");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 }
 

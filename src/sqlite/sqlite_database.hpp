@@ -6,6 +6,7 @@
 #include <SQLiteCpp/Exception.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -58,14 +59,22 @@ std::unique_ptr<SQLite::Database> open_bucket_database(
     const std::string& path, Durability durability, std::chrono::milliseconds busy_timeout,
     std::span<const schema::Migration> migrations);
 
-// A connection that only reads an existing file, or nullptr when no file exists at `path`
-// (nothing is created). The file's version is known to be at most the latest of `migrations`;
-// `*version` receives it.
-// Throws SchemaError for a newer version; StorageError when something other than a regular
-// file is at `path`, or the file cannot be read.
-std::unique_ptr<SQLite::Database> open_existing_database(
-    const std::string& path, std::chrono::milliseconds busy_timeout,
-    std::span<const schema::Migration> migrations, int* version);
+// Calls `read(db, version)` with a read-only connection to the existing file at `path` and the
+// file's schema version (checked as recognised_version() does, at most the latest of
+// `migrations`), and returns true once a call returned from a read of one state of the file
+// (it is called again, on a new connection, when a writer may have changed the file during
+// it); returns false, without calling it, when no file exists at `path`.
+// Creates nothing beside the file and changes no file's owner, so it works for users who may
+// not write the file or its directory, and on read-only mounts: while it reads, it holds a
+// read lock that keeps writers from writing the file itself and from deleting its -wal and
+// -shm; a file with both is read through them, one without a -wal as immutable.
+// Throws SchemaError as recognised_version() does; StorageError when something other than a
+// regular file is at `path`, the file cannot be read, or it stays locked by a writer (or has a
+// -wal without its -shm) past busy_timeout; whatever `read` throws, SQLite::Exception
+// included.
+bool read_existing_database(const std::string& path, std::chrono::milliseconds busy_timeout,
+                            std::span<const schema::Migration> migrations,
+                            const std::function<void(SQLite::Database& db, int version)>& read);
 
 // The StorageError for a failure of `operation` on the database at `path`:
 // "<path>: <operation>: <SQLite's message>".
