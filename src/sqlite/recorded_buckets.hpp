@@ -20,9 +20,10 @@ struct SurveyedBucket {
 };
 
 // Every bucket recorded in the file at `db_path` (only the one named `only`, when given),
-// ordered by name, as seen at `now`: one connection, a few index seeks per bucket and rate, no
-// lock but SQLite's read snapshot of each bucket. Only reads; a file that does not exist lists
-// nothing and is not created, as for list_sqlite_buckets().
+// ordered by name, as seen at `now`: one read-only connection, a few index seeks per bucket and
+// rate, no bucket opened and no inter-process lock taken. Only reads, and creates nothing (see
+// read_existing_database); a file that does not exist lists nothing, as for
+// list_sqlite_buckets().
 // Throws SchemaError for a newer schema, StorageError when the file cannot be read.
 std::vector<SurveyedBucket> survey_sqlite_buckets(const std::string& db_path, Millis now,
                                                   const std::optional<std::string>& only);
