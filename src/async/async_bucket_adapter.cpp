@@ -33,7 +33,8 @@ void AsyncBucketAdapter::run(Call call, Completion<Results...> done) {
       } catch (...) {
         error = std::current_exception();
       }
-      return [done = std::move(done), error] { done(error); };
+      return
+          [done = std::move(done), error = std::move(error)]() mutable { done(std::move(error)); };
     } else {
       std::tuple_element_t<0, std::tuple<Results...>> result{};
       try {
@@ -41,7 +42,8 @@ void AsyncBucketAdapter::run(Call call, Completion<Results...> done) {
       } catch (...) {
         error = std::current_exception();
       }
-      return [done = std::move(done), error, result = std::move(result)] { done(error, result); };
+      return [done = std::move(done), error = std::move(error),
+              result = std::move(result)]() mutable { done(std::move(error), result); };
     }
   };
   if (bucket_->may_block()) {

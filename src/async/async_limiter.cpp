@@ -88,7 +88,7 @@ class AsyncLimiter::Impl {
       error = std::current_exception();
     }
     if (error) {
-      maker.make(maker.context, std::move(name), options)->complete(error);
+      maker.make(maker.context, std::move(name), options)->complete(std::move(error));
       return std::nullopt;
     }
     std::optional<SteadyClock::time_point> deadline;
@@ -104,7 +104,7 @@ class AsyncLimiter::Impl {
       error = std::current_exception();
     }
     if (error) {
-      acquire->complete(error);
+      acquire->complete(std::move(error));
       return;
     }
     const AcquireOptions& options = acquire->options();
@@ -188,7 +188,7 @@ class AsyncLimiter::Impl {
     } catch (...) {
       error = std::current_exception();
     }
-    if (error) acquire->complete(error);
+    if (error) acquire->complete(std::move(error));
   }
 
   void abort_routing() {

@@ -48,7 +48,7 @@ void PoolCheck::start(Acquire acquire, Done done) {
     } catch (...) {
       error = std::current_exception();
     }
-    done(error, decision);
+    done(std::move(error), decision);
   });
 }
 
@@ -58,8 +58,8 @@ void AsyncBucketCheck::start(Acquire acquire, Done done) {
   // which an AsyncBucketAdapter could not join.
   auto reported = [executor = bucket_->get_executor(), done = std::move(done)](
                       std::exception_ptr error, Decision decision) mutable {
-    boost::asio::post(
-        executor, [done = std::move(done), error, decision]() mutable { done(error, decision); });
+    boost::asio::post(executor, [done = std::move(done), error = std::move(error),
+                                 decision]() mutable { done(std::move(error), decision); });
   };
   AsyncBucket& bucket = *bucket_;
   bucket.now([bucket = bucket_, acquire = std::move(acquire), reported = std::move(reported)](

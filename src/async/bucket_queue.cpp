@@ -86,7 +86,7 @@ std::optional<Decision> BucketQueue::start_or_decide(
     error = std::current_exception();
   }
   if (error) {
-    make_acquire(maker, std::move(item), options, deadline)->complete(error);
+    make_acquire(maker, std::move(item), options, deadline)->complete(std::move(error));
     return std::nullopt;
   }
   const auto wake = next_check(options, deadline, decision, buffer_ms_);
@@ -148,7 +148,7 @@ void BucketQueue::check_directly(Acquire acquire) {
     } catch (...) {
       error = std::current_exception();
     }
-    acquire->complete(error, decision);
+    acquire->complete(std::move(error), decision);
     return;
   }
   direct_.insert(acquire);
@@ -169,7 +169,7 @@ void BucketQueue::check_first_inline(Acquire acquire) {
     error = std::current_exception();
   }
   if (error) {
-    acquire->complete(error);
+    acquire->complete(std::move(error));
     return;
   }
   const auto wake = next_check(*acquire, decision, buffer_ms_);
@@ -215,7 +215,7 @@ void BucketQueue::check_heads() {
       error = std::current_exception();
     }
     if (error) {
-      head->complete(error);
+      head->complete(std::move(error));
       waiting_.pop_front();
       continue;
     }

@@ -29,7 +29,7 @@ void QueueMap::start(std::shared_ptr<AbstractBucket> bucket, Acquire acquire) {
       error = std::current_exception();
     }
     if (error) {
-      acquire->complete(error);
+      acquire->complete(std::move(error));
       return;
     }
     const bool waits = !never_fits(bucket->rates(), acquire->options().weight);
