@@ -21,6 +21,7 @@
 #include "support/fake_clock.hpp"
 #include "support/process_usage.hpp"
 #include "support/sqlite_test_support.hpp"
+#include "support/thread_census.hpp"
 
 using pyrate::AcquireOptions;
 using pyrate::Duration;
@@ -283,6 +284,18 @@ TEST_CASE("A dropped SQLite name is made again from the slots its file holds") {
   CHECK(factory->resident() == 0);
   CHECK_FALSE(limiter.try_acquire("x", non_blocking()));
   CHECK(factory->get(RateItem{"x", 0, 1}) != first);
+}
+
+TEST_CASE("The sweep starts with the first name, so an interval set before it applies at once") {
+  const std::size_t leakers = pyrate::testing::settled_threads_named("pyrate-leaker");
+  auto factory = pyrate::per_name_inmemory_factory({Rate(2, 50ms)});
+  CHECK(pyrate::testing::threads_named("pyrate-leaker") == leakers);  // no name yet
+  factory->set_leak_interval(10);
+  Limiter limiter(factory);
+  REQUIRE(limiter.try_acquire("first", non_blocking()));
+  CHECK(eventually([&] { return pyrate::testing::threads_named("pyrate-leaker") == leakers + 1; }));
+  // The first sweep comes after 10 ms, not after the default 10 s.
+  CHECK(eventually([&] { return factory->resident() == 0; }, std::chrono::seconds(3)));
 }
 
 TEST_CASE("Idle SQLite names leave memory, and one leak removes the expired slots of every name") {

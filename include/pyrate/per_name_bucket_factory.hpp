@@ -26,7 +26,9 @@ namespace pyrate {
 // caller holds it) and is made again by `make(name)` on its next use; persistent buckets are
 // made from the slots their store still holds, so nothing is forgotten. Dropping happens on
 // the factory's leaker thread, every leak_interval(): it leaks the buckets held in memory (or,
-// given a bulk leak, the whole store at once) and drops the idle ones.
+// given a bulk leak, the whole store at once) and drops the idle ones. The thread starts with
+// the first bucket made, so a set_leak_interval() before the first acquire applies from the
+// first sweep.
 //
 // Thread-safe: names are spread over shards with a lock each, so acquires on different names
 // rarely wait for each other, and a bucket is made outside every lock.

@@ -43,8 +43,11 @@ struct Shard {
 // The residents, spread over shards by the hash of their name.
 class PerNameBucketFactory::Shards {
  public:
-  Shards(Maker make, BulkLeak bulk_leak)
-      : make_(std::move(make)), bulk_leak_(std::move(bulk_leak)) {}
+  // `start_sweeping` runs once, after the first bucket is kept.
+  Shards(Maker make, BulkLeak bulk_leak, std::function<void()> start_sweeping)
+      : make_(std::move(make)),
+        bulk_leak_(std::move(bulk_leak)),
+        start_sweeping_(std::move(start_sweeping)) {}
 
   // The resident of `name`, made first if there is none.
   std::shared_ptr<AbstractBucket> find_or_make(std::string_view name) {
@@ -152,14 +155,17 @@ class PerNameBucketFactory::Shards {
     std::shared_ptr<AbstractBucket> made = make_(name);
     if (!made) throw std::logic_error("PerNameBucketFactory: make returned no bucket");
     const Millis made_at = made->now();
-    Shard& shard = shard_of(name);
-    std::lock_guard lock(shard.mutex);
-    throw_if_closed();
-    if (shard.buckets.try_emplace(std::string(name), Resident{made, made_at}).second) {
+    {
+      Shard& shard = shard_of(name);
+      std::lock_guard lock(shard.mutex);
+      throw_if_closed();
+      if (!shard.buckets.try_emplace(std::string(name), Resident{made, made_at}).second) {
+        made->close();
+        return;
+      }
       resident_.fetch_add(1, std::memory_order_relaxed);
-      return;
     }
-    made->close();
+    if (!sweeping_.exchange(true, std::memory_order_acq_rel)) start_sweeping_();
   }
 
   Shard& shard_of(std::string_view name) { return shards_[NameHash{}(name) % kShards]; }
@@ -179,6 +185,8 @@ class PerNameBucketFactory::Shards {
 
   const Maker make_;
   const BulkLeak bulk_leak_;
+  const std::function<void()> start_sweeping_;
+  std::atomic<bool> sweeping_{false};
   std::array<Shard, kShards> shards_;
   std::atomic<std::size_t> resident_{0};
   std::atomic<bool> closed_{false};  // set under every shard's lock in turn, read under one
@@ -186,8 +194,8 @@ class PerNameBucketFactory::Shards {
 
 PerNameBucketFactory::PerNameBucketFactory(Maker make, BulkLeak bulk_leak) {
   if (!make) throw std::invalid_argument("PerNameBucketFactory: make must not be empty");
-  shards_ = std::make_unique<Shards>(std::move(make), std::move(bulk_leak));
-  schedule_sweep([this] { shards_->sweep(); });
+  shards_ = std::make_unique<Shards>(std::move(make), std::move(bulk_leak),
+                                     [this] { schedule_sweep([this] { shards_->sweep(); }); });
 }
 
 PerNameBucketFactory::~PerNameBucketFactory() { stop_leaking(); }
