@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 packages=(g++ meson ninja-build pkg-config cmake python3 libsqlitecpp-dev libsqlite3-dev
           libboost-dev catch2 libbenchmark-dev clang-format sqlite3 curl redis-server
           libhiredis-dev)
+# bench/status_bench.sh times the pyrate command with hyperfine.
+packages+=(hyperfine)
 # The man page (help2man) and the completion test's bash-completion functions.
 packages+=(help2man bash-completion)
 missing=()
