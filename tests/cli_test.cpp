@@ -189,17 +189,9 @@ TEST_CASE("concurrent acquire processes on one file admit exactly the limit") {
     processes.emplace_back(
         std::vector<std::string>{"acquire", "--db", scratch.db(), "--rate", "5/h", "--no-wait"});
   }
-  int admitted = 0;
-  int refused = 0;
-  for (PyrateProcess& process : processes) {
-    const Outcome outcome = process.wait();
-    INFO(outcome.err);
-    CHECK((outcome.exit_code == 0 || outcome.exit_code == 1));
-    admitted += outcome.exit_code == 0 ? 1 : 0;
-    refused += outcome.exit_code == 1 ? 1 : 0;
-  }
-  CHECK(admitted == 5);
-  CHECK(refused == kProcesses - 5);
+  const pyrate::testing::AcquireTally tally = pyrate::testing::tally_acquires(processes);
+  CHECK(tally.admitted == 5);
+  CHECK(tally.refused == kProcesses - 5);
   CHECK(held_slots(scratch.db(), "default") == 5);
 }
 

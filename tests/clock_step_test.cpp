@@ -9,6 +9,7 @@
 #include <memory>
 #include <pyrate/pyrate.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "support/fake_clock.hpp"
@@ -94,6 +95,19 @@ void fill_narrowest(pyrate::AbstractBucket& bucket, Millis at) {
   }
 }
 
+// A bucket of the fixture's kind whose narrowest rate was filled with its clock `step` ms ahead
+// of kStart, and that clock, stepped back to kStart since.
+template <class Fixture>
+std::pair<std::shared_ptr<pyrate::AbstractBucket>, std::shared_ptr<FakeClock>> filled_ahead(
+    Millis step) {
+  auto bucket = Fixture::make();
+  auto clock = std::make_shared<FakeClock>(kStart + step);
+  bucket->set_clock(clock);
+  fill_narrowest(*bucket, clock->now());
+  clock->set(kStart);
+  return {std::move(bucket), std::move(clock)};
+}
+
 // The wait the rule allows after slots stamped `error` ms ahead of the clock: the error itself
 // up to the tolerance, then the window of the rate that binds, plus the inclusive bound.
 Millis allowed_wait(Millis error, Millis interval) {
@@ -107,11 +121,8 @@ TEMPLATE_TEST_CASE(
     "[clock]", CLOCK_FIXTURES) {
   for (const Millis step : kSteps) {
     CAPTURE(step);
-    const auto bucket = TestType::make();
-    const auto clock = std::make_shared<FakeClock>(kStart + step);
-    bucket->set_clock(clock);
-    fill_narrowest(*bucket, clock->now());
-    clock->set(kStart);  // the step back: those admissions happened now, by the current clock
+    const auto [bucket, clock] = filled_ahead<TestType>(step);
+    // The step back: those admissions happened now, by the current clock.
     std::vector<Millis> admissions(static_cast<std::size_t>(kRates.front().limit), kStart);
     const std::vector<Millis> after =
         greedy_admissions(*bucket, *clock, kStart + kClockStepTolerance + 30'000);
@@ -128,11 +139,7 @@ TEMPLATE_TEST_CASE(
     "[clock]", CLOCK_FIXTURES) {
   for (const Millis step : kSteps) {
     CAPTURE(step);
-    const auto bucket = TestType::make();
-    const auto clock = std::make_shared<FakeClock>(kStart + step);
-    bucket->set_clock(clock);
-    fill_narrowest(*bucket, clock->now());
-    clock->set(kStart);
+    const auto [bucket, clock] = filled_ahead<TestType>(step);
     const Decision refused = bucket->admit(RateItem{"next", kStart, 1});
     CHECK_FALSE(refused.admitted);
     CHECK(refused.retry_after <= allowed_wait(step, kRates.front().interval));

@@ -49,17 +49,9 @@ TEST_CASE("acquire processes on one Redis URL, from --db or PYRATE_DB, admit exa
                              Environment{{"PYRATE_DB", server.url()}});
     }
   }
-  int admitted = 0;
-  int refused = 0;
-  for (PyrateProcess& process : processes) {
-    const Outcome outcome = process.wait();
-    INFO(outcome.err);
-    CHECK((outcome.exit_code == 0 || outcome.exit_code == 1));
-    admitted += outcome.exit_code == 0 ? 1 : 0;
-    refused += outcome.exit_code == 1 ? 1 : 0;
-  }
-  CHECK(admitted == 5);
-  CHECK(refused == kProcesses - 5);
+  const pyrate::testing::AcquireTally tally = pyrate::testing::tally_acquires(processes);
+  CHECK(tally.admitted == 5);
+  CHECK(tally.refused == kProcesses - 5);
   CHECK(slot_stamps(stored_entries(server, "default")).size() == 5);
   CHECK(held_slots(server.url(), "default") == 5);
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cerrno>
 #include <map>
 #include <optional>
@@ -121,6 +122,24 @@ class PyrateProcess {
 
 inline Outcome run_pyrate(const std::vector<std::string>& arguments, const Environment& env = {}) {
   return PyrateProcess(arguments, env).wait();
+}
+
+// How many of `processes` (each an acquire) exited 0, admitted, and 1, refused, waiting for each;
+// checks that every one exited with one of the two.
+struct AcquireTally {
+  int admitted = 0;
+  int refused = 0;
+};
+inline AcquireTally tally_acquires(std::vector<PyrateProcess>& processes) {
+  AcquireTally tally;
+  for (PyrateProcess& process : processes) {
+    const Outcome outcome = process.wait();
+    INFO(outcome.err);
+    CHECK((outcome.exit_code == 0 || outcome.exit_code == 1));
+    tally.admitted += outcome.exit_code == 0 ? 1 : 0;
+    tally.refused += outcome.exit_code == 1 ? 1 : 0;
+  }
+  return tally;
 }
 
 }  // namespace pyrate::testing
