@@ -933,3 +933,34 @@ TEST_CASE("status of a bucket whose window reaches past INT64_MAX shows the wait
   const Outcome json = run_pyrate({"status", "--db", scratch.db(), "--json"});
   CHECK_THAT(json.out, Contains("\"wait_ms\": 922337203685477"));
 }
+
+TEST_CASE("acquire and exec leave no lock object behind") {
+  const Scratch scratch;
+  REQUIRE(run_pyrate({"acquire", "--db", scratch.db(), "--rate", "5/s"}).exit_code == 0);
+  REQUIRE(run_pyrate({"exec", "--db", scratch.db(), "--rate", "5/s", "--", "true"}).exit_code == 0);
+  CHECK_FALSE(
+      std::filesystem::exists("/dev/shm/" + pyrate::InterprocessLock::name_for(scratch.db())));
+}
+
+TEST_CASE("gc removes the lock objects that killed acquires left, and only those") {
+  const Scratch scratch;
+  REQUIRE(run_pyrate({"acquire", "--db", scratch.db(), "--rate", "1/h"}).exit_code == 0);
+  const std::string object = "/dev/shm/" + pyrate::InterprocessLock::name_for(scratch.db());
+  PyrateProcess waiting({"acquire", "--db", scratch.db(), "--rate", "1/h"});
+  while (!std::filesystem::exists(object))
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+
+  const Scratch other;
+  std::ofstream(other.db()).flush();
+  const pyrate::InterprocessLock in_use(other.db());
+  waiting.signal(SIGKILL);
+  CHECK(waiting.wait().exit_code == 128 + SIGKILL);
+  REQUIRE(std::filesystem::exists(object));
+
+  const Outcome gc = run_pyrate({"gc"});
+  CHECK(gc.exit_code == 0);
+  CHECK_THAT(gc.out, StartsWith("removed ") && Contains(" that no process used; kept "));
+  CHECK(line_count(gc.out) == 1);
+  CHECK_FALSE(std::filesystem::exists(object));
+  CHECK(std::filesystem::exists("/dev/shm/" + in_use.name()));
+}

@@ -34,7 +34,7 @@ expect() {
 }
 
 cases() {
-  expect "pyrate " "--help --version acquire demo exec flush leak status"
+  expect "pyrate " "--help --version acquire demo exec flush gc leak status"
   expect "pyrate st" "status"
   expect "pyrate --v" "--version"
   expect "pyrate acquire --" \
@@ -50,6 +50,7 @@ cases() {
   expect "pyrate flush --" "--bucket --db --help"
   expect "pyrate leak --b" "--bucket"
   expect "pyrate demo --" "--help"
+  expect "pyrate gc --" "--help"
   expect "pyrate acquire --timeout 2" "2min"
   expect "pyrate acquire --bucket " ""
   expect "pyrate exec --rate 1/s -- bas" "$(compgen -c -- bas | sort -u | tr '\n' ' ' | sed 's/ $//')"

@@ -428,7 +428,6 @@ TEST_CASE("SQLiteBucket: limiter_lock is an interprocess lock only with multipro
   lock->unlock();
   shared.close();
   CHECK(shared.limiter_lock() == lock);
-  CHECK(pyrate::InterprocessLock::remove(dir.file("lock.db")));
 }
 
 TEST_CASE("SQLiteBucket: create_sqlite_limiter limits through a file that keeps the limit") {

@@ -1,15 +1,21 @@
 // TemporaryDirectory, the scratch directory of the tests, the benches and the demo: a new empty
-// directory, removed with everything in it, including the lock objects of its database files.
+// directory, removed with everything in it, including the lock objects its database files' killed
+// users left.
 #include "scratch/temporary_directory.hpp"
 
+#include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <pyrate/pyrate.hpp>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
+
+#include "support/child_process.hpp"
 
 using pyrate::InterprocessLock;
 using pyrate::Rate;
@@ -54,14 +60,23 @@ TEST_CASE("destroying a temporary directory removes it and its contents, even re
   CHECK_FALSE(fs::exists(path));
 }
 
-TEST_CASE("destroying a temporary directory removes the lock objects of its database files") {
+TEST_CASE("destroying a temporary directory removes the lock objects its killed users left") {
   std::optional<TemporaryDirectory> dir(std::in_place, "pyrate-tmpdir-test");
   fs::create_directory(dir->path() / "nested");
   const std::string db_path = dir->file("nested/limits.db");
   SQLiteOptions options;
   options.db_path = db_path;
   options.multiprocess = true;
-  SQLiteBucket(std::vector<Rate>{Rate(5, 1000)}, options).close();
+  pyrate::testing::SharedMemory<std::atomic<bool>> opened(false);
+  pyrate::testing::ChildProcess killed([&] {
+    SQLiteBucket bucket(std::vector<Rate>{Rate(5, 1000)}, options);
+    *opened = true;
+    while (true) std::this_thread::sleep_for(std::chrono::seconds(1));
+    return 0;
+  });
+  pyrate::testing::sleep_until_set(*opened);
+  killed.signal(SIGKILL);
+  CHECK(killed.wait() == -SIGKILL);
   const fs::path object = "/dev/shm/" + InterprocessLock::name_for(db_path);
   REQUIRE(fs::exists(object));
 

@@ -1,6 +1,7 @@
 // The lock that processes sharing one database file take around their admissions.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <string>
 
@@ -21,19 +22,31 @@ namespace pyrate {
 // SQLite transaction, which also keeps the limit exact, though slower, for processes that do not
 // share the lock (containers sharing the file but not /dev/shm).
 //
-// Name and place. The object is named "pyrate-lock-v1-" followed by 16 hexadecimal digits:
+// Name and place. The object is named "pyrate-lock-v2-" followed by 16 hexadecimal digits:
 // the FNV-1a 64 hash of the database file's st_dev then st_ino, each as 8 little-endian bytes.
 // Opening the file through any path, symlink or hard link therefore gives the same lock.
-// "v1" is the object's layout version. On Linux the object is the file /dev/shm/<name>
+// "v2" is the object's layout version. On Linux the object is the file /dev/shm/<name>
 // (tmpfs: it disappears at reboot); it is created with the read/write permission bits of the
 // database file and, where the creator may, the file's group, so that the users who may
-// write the database may use the lock. It is never removed automatically; see remove().
-// A file replaced by another (deleted and created again, or renamed over) is a new identity
-// with a new lock. Each process maps an object once, however many InterprocessLocks it opens
-// on the file; a child created by fork() shares its parent's objects but not its hold.
+// write the database may use the lock. A file replaced by another (deleted and created again,
+// or renamed over) is a new identity with a new lock. Each process maps an object once,
+// however many InterprocessLocks it opens on the file; a child created by fork() shares its
+// parent's objects but not its hold.
+//
+// Lifecycle. A process uses a file's object from its first InterprocessLock on the file until
+// its last one is destroyed, or it ends; a child created by fork() uses the objects it
+// inherits as long as it keeps them. The last process to stop using an object removes it, and
+// an opener racing with that removal gets the object that comes next: at every moment, all
+// processes that use the lock of one file use one object. (Each user holds an OFD read lock on
+// the object's first byte; the last one out takes a write lock on it before unlinking, and an
+// opener that got its read lock on an unlinked object opens the name again.) An object whose
+// last users were all killed (SIGKILL, a crash) stays until the next user of the file stops
+// using it, or until remove_unused() (`pyrate gc`) removes it. Objects of layout 1 (pyrate
+// 0.1), which did not mark their use, are never removed automatically; processes of 0.1 and
+// 0.2 on one file do not exclude each other, and the database still keeps the limit exact.
 //
 // Layout (64-bit Linux, 128 bytes): bytes 0-7 the magic "PYRATELK", 8-11 the layout version
-// (1), 12-15 the state (0 empty, 1 initialising, 2 ready), 16-19 the object's size, 20-23
+// (2), 12-15 the state (0 empty, 1 initialising, 2 ready), 16-19 the object's size, 20-23
 // sizeof(pthread_mutex_t), from byte 64 the mutex. The first opener creates the object and
 // initialises it while holding flock(2) on it; an opener that finds it not ready (its
 // creator died) initialises it again under the same flock. A ready object is never
@@ -81,11 +94,22 @@ class PYRATE_EXPORT InterprocessLock final : public LimiterLock {
   // exist.
   static std::string name_for(const std::string& db_path);
 
-  // Removes the lock object of the file at `db_path`; returns whether there was one. Only for
-  // when no process uses the file any more (e.g. before deleting it): a process that opens the
-  // lock afterwards gets a new object, and would not exclude one still using the old.
-  // Throws StorageError when the file does not exist.
+  // Removes the lock object of the file at `db_path` if no process uses it (see Lifecycle);
+  // returns whether it removed one. Throws StorageError when the file does not exist, or the
+  // object cannot be opened or removed for a reason other than its absence.
   static bool remove(const std::string& db_path);
+
+  // What remove_unused() found.
+  struct Sweep {
+    std::size_t removed = 0;        // objects no process used, now removed
+    std::size_t in_use = 0;         // objects some process uses, kept
+    std::size_t not_permitted = 0;  // objects this user may not open or remove, kept
+  };
+  // Removes every lock object of this layout in /dev/shm that no process uses: those whose last
+  // users were killed, whatever database file they belonged to (which may be gone). Safe while
+  // other processes open, use and close locks. Throws StorageError when /dev/shm cannot be
+  // listed.
+  static Sweep remove_unused();
 
  private:
   struct Impl;

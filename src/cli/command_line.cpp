@@ -51,12 +51,13 @@ struct SubcommandInfo {
   unsigned options;
 };
 
-constexpr std::array<SubcommandInfo, 6> kSubcommands{{
+constexpr std::array<SubcommandInfo, 7> kSubcommands{{
     {Subcommand::kAcquire, "acquire", kGateOptions | kJsonOption},
     {Subcommand::kExec, "exec", kGateOptions},
     {Subcommand::kStatus, "status", kDbOption | kBucketOption | kJsonOption | kTopOption},
     {Subcommand::kFlush, "flush", kDbOption | kBucketOption},
     {Subcommand::kLeak, "leak", kDbOption | kBucketOption},
+    {Subcommand::kGc, "gc", 0},
     {Subcommand::kDemo, "demo", 0},
 }};
 

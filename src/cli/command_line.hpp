@@ -13,7 +13,7 @@
 
 namespace pyrate::cli {
 
-enum class Subcommand { kAcquire, kExec, kStatus, kFlush, kLeak, kDemo };
+enum class Subcommand { kAcquire, kExec, kStatus, kFlush, kLeak, kGc, kDemo };
 
 // The subcommand's name as typed on the command line ("acquire").
 std::string_view subcommand_name(Subcommand subcommand);

@@ -19,6 +19,8 @@ int run_status(const CommandLine& line);
 int run_flush(const CommandLine& line);
 // Removes the expired slots of every bucket, or of one.
 int run_leak(const CommandLine& line);
+// Removes the lock objects in /dev/shm that no process uses.
+int run_gc(const CommandLine& line);
 // Shows worker processes sharing one limit, across a restart.
 int run_demo(const CommandLine& line);
 

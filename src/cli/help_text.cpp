@@ -15,6 +15,7 @@ subcommands:
   status    show each bucket's use (--json for machines)
   flush     remove every slot of a bucket
   leak      remove expired slots
+  gc        remove the lock objects that killed processes left in /dev/shm
   demo      watch 4 worker processes share 10/s, across a restart
 
   pyrate SUBCOMMAND --help   the subcommand's options
@@ -126,6 +127,16 @@ options:
   --db PATH      the database file, or a Redis URL (see pyrate --help)
 )";
 
+constexpr std::string_view kGcHelp = R"(usage: pyrate gc
+
+Removes every lock object in /dev/shm (pyrate-lock-v2-*) that no process uses. Processes
+sharing a database file share its lock object, and the last of them to finish removes it; an
+object whose last users were killed stays until the file is used again, or until this
+removes it. Safe while other processes use pyrate. Objects of pyrate 0.1 (pyrate-lock-v1-*)
+do not show whether they are in use and are left alone: remove them with rm once no
+pyrate 0.1 process runs. Prints what it removed and what it kept.
+)";
+
 constexpr std::string_view kDemoHelp = R"(usage: pyrate demo
 
 Creates a database in a temporary directory and starts 4 worker processes that share a
@@ -152,6 +163,8 @@ std::string_view help_text(std::optional<Subcommand> subcommand) {
       return kFlushHelp;
     case Subcommand::kLeak:
       return kLeakHelp;
+    case Subcommand::kGc:
+      return kGcHelp;
     case Subcommand::kDemo:
       return kDemoHelp;
   }

@@ -38,6 +38,8 @@ int run(const CommandLine& line) {
       return pyrate::cli::run_flush(line);
     case Subcommand::kLeak:
       return pyrate::cli::run_leak(line);
+    case Subcommand::kGc:
+      return pyrate::cli::run_gc(line);
     case Subcommand::kDemo:
       return pyrate::cli::run_demo(line);
   }

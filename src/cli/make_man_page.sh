@@ -11,7 +11,7 @@ include=$(mktemp)
 trap 'rm -f "$include"' EXIT
 {
   echo "[SUBCOMMANDS]"
-  for subcommand in acquire exec status flush leak demo; do
+  for subcommand in acquire exec status flush leak gc demo; do
     echo ".SS $subcommand"
     echo ".nf"
     # Escape backslashes, a leading dot or quote (which roff would read as a request) and
@@ -32,6 +32,9 @@ The database is $XDG_STATE_HOME/pyrate/limits.db when neither \-\-db nor PYRATE_
 .TP
 .I ~/.local/state/pyrate/limits.db
 The default database when XDG_STATE_HOME is not set either.
+.TP
+.I /dev/shm/pyrate\-lock\-v2\-*
+The lock object of each database file in use; see the gc subcommand.
 ROFF
 } >"$include"
 

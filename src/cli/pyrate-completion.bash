@@ -30,7 +30,7 @@ _pyrate() {
   done
 
   if [[ -z $subcommand ]]; then
-    mapfile -t COMPREPLY < <(compgen -W "acquire exec status flush leak demo --help --version" \
+    mapfile -t COMPREPLY < <(compgen -W "acquire exec status flush leak gc demo --help --version" \
       -- "$cur")
     return 0
   fi
@@ -66,7 +66,7 @@ _pyrate() {
     exec) flags="--db --bucket --rate --weight --no-wait --timeout --conflict-exit-code --help" ;;
     status) flags="--db --bucket --json --top --help" ;;
     flush | leak) flags="--db --bucket --help" ;;
-    demo) flags="--help" ;;
+    gc | demo) flags="--help" ;;
     *) return 0 ;;
   esac
   [[ $subcommand == exec ]] && flags+=" --"

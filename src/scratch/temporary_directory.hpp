@@ -17,8 +17,8 @@ class TemporaryDirectory {
   // only. Throws std::system_error, naming the pattern, when it cannot.
   explicit TemporaryDirectory(std::string_view prefix = "pyrate");
   // Removes the directory with everything below it, even when its own permission bits were
-  // taken away, and the interprocess lock object (see InterprocessLock::remove) of every
-  // regular file below it that has one, so call it only once no process uses those files.
+  // taken away, and the interprocess lock object of every regular file below it that has one
+  // no process uses (left by killed users; see InterprocessLock::remove).
   // What cannot be removed is left behind; never throws.
   ~TemporaryDirectory();
 

@@ -42,16 +42,4 @@ BucketFile::BucketFile(const SQLiteOptions& options)
   if (options.multiprocess) lock_ = std::make_shared<InterprocessLock>(path_);
 }
 
-BucketFile::~BucketFile() {
-  slots_.reset();
-  db_.reset();
-  if (temporary_file_ && lock_) {
-    try {
-      InterprocessLock::remove(path_);
-    } catch (const StorageError&) {
-      // The file is gone already, and with it any way to name its lock object.
-    }
-  }
-}
-
 }  // namespace pyrate

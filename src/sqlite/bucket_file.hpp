@@ -19,7 +19,7 @@ namespace pyrate {
 // A database file opened once for the buckets that share it: one SQLite connection, one set of
 // prepared statements (the SlotTable), one mutex serialising their use and, with
 // `multiprocess`, one inter-process lock. Destroying it closes the connection and deletes a
-// temporary file, with its lock object's name.
+// temporary file.
 // Thread-safe: every use of the connection goes through with_slots().
 class BucketFile {
  public:
@@ -27,7 +27,6 @@ class BucketFile {
   // Throws std::invalid_argument for options no bucket accepts (see SQLiteBucket), SchemaError
   // for a newer schema, StorageError when the file cannot be opened, created or written.
   explicit BucketFile(const SQLiteOptions& options);
-  ~BucketFile();
 
   BucketFile(const BucketFile&) = delete;
   BucketFile& operator=(const BucketFile&) = delete;
@@ -54,7 +53,7 @@ class BucketFile {
   std::optional<TemporaryDatabaseFile> temporary_file_;
   std::string path_;
   std::unique_ptr<SQLite::Database> db_;
-  std::unique_ptr<SlotTable> slots_;
+  std::unique_ptr<SlotTable> slots_;  // destroyed before db_, whose statements it holds
   std::shared_ptr<InterprocessLock> lock_;
 };
 

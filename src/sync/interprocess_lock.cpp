@@ -3,9 +3,9 @@
 #include <pthread.h>
 
 #include <algorithm>
-#include <boost/interprocess/shared_memory_object.hpp>
 #include <cerrno>
 #include <ctime>
+#include <filesystem>
 #include <system_error>
 
 #include "pyrate/errors.hpp"
@@ -132,8 +132,38 @@ std::string InterprocessLock::name_for(const std::string& db_path) {
 }
 
 bool InterprocessLock::remove(const std::string& db_path) {
-  return boost::interprocess::shared_memory_object::remove(
-      detail::lock_object_name(db_path).c_str());
+  return detail::remove_lock_object_if_unused(detail::lock_object_name(db_path)) ==
+         detail::Removal::kRemoved;
+}
+
+InterprocessLock::Sweep InterprocessLock::remove_unused() {
+  namespace fs = std::filesystem;
+  const std::string prefix = detail::lock_object_name_prefix();
+  Sweep sweep;
+  std::error_code error;
+  fs::directory_iterator entry(detail::kLockObjectDirectory, error);
+  for (; !error && entry != fs::directory_iterator(); entry.increment(error)) {
+    const std::string name = entry->path().filename().string();
+    if (!name.starts_with(prefix)) continue;
+    switch (detail::remove_lock_object_if_unused(name)) {
+      case detail::Removal::kRemoved:
+        ++sweep.removed;
+        break;
+      case detail::Removal::kInUse:
+        ++sweep.in_use;
+        break;
+      case detail::Removal::kNotPermitted:
+        ++sweep.not_permitted;
+        break;
+      case detail::Removal::kAbsent:
+        break;
+    }
+  }
+  if (error) {
+    throw StorageError(std::string("cannot list the lock objects in ") +
+                       detail::kLockObjectDirectory + ": " + error.message());
+  }
+  return sweep;
 }
 
 }  // namespace pyrate

@@ -1,5 +1,6 @@
 #include "sync/lock_object.hpp"
 
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -13,6 +14,7 @@
 #include <cstdio>
 #include <map>
 #include <mutex>
+#include <new>
 #include <system_error>
 #include <vector>
 
@@ -55,7 +57,53 @@ std::string name_of(const struct stat& file) {
   hash = fnv1a_add(hash, static_cast<std::uint64_t>(file.st_ino));
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
-  return "pyrate-lock-v" + std::to_string(kLockLayoutVersion) + "-" + hex;
+  return lock_object_name_prefix() + hex;
+}
+
+// Sets this open file description's OFD lock on the use mark (the object's first byte) to
+// `type` (F_RDLCK: a user; F_WRLCK: the only user). Returns false when another description's
+// lock conflicts and `wait` is false.
+bool set_use_mark(int fd, short type, bool wait, const std::string& what) {
+  struct flock mark {};
+  mark.l_type = type;
+  mark.l_whence = SEEK_SET;
+  mark.l_start = 0;
+  mark.l_len = 1;
+  while (::fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &mark) != 0) {
+    if (errno == EINTR) continue;
+    if (!wait && (errno == EAGAIN || errno == EACCES)) return false;
+    throw StorageError(what + ": cannot mark its use: " + errno_text(errno));
+  }
+  return true;
+}
+
+// Whether the object open at `fd` was unlinked (by its last user) since it was opened.
+bool removed_since_opened(int fd, const std::string& what) {
+  struct stat object {};
+  if (::fstat(fd, &object) != 0) throw StorageError(what + ": fstat failed: " + errno_text(errno));
+  return object.st_nlink == 0;
+}
+
+std::string object_file(const std::string& name) {
+  return std::string(kLockObjectDirectory) + "/" + name;
+}
+
+// Removes the object open at `fd`, named `name`, when no other open file description marks
+// its use. The write mark, taken without waiting, shows that nobody else uses it; the name is
+// then unlinked only if it still names this object.
+Removal remove_if_only_user(int fd, const std::string& name, const std::string& what) {
+  if (!set_use_mark(fd, F_WRLCK, false, what)) return Removal::kInUse;
+  struct stat mine {};
+  struct stat named {};
+  if (::fstat(fd, &mine) != 0 || mine.st_nlink == 0) return Removal::kAbsent;
+  if (::stat(object_file(name).c_str(), &named) != 0 || named.st_ino != mine.st_ino ||
+      named.st_dev != mine.st_dev) {
+    return Removal::kAbsent;
+  }
+  if (::unlink(object_file(name).c_str()) == 0) return Removal::kRemoved;
+  if (errno == ENOENT) return Removal::kAbsent;
+  if (errno == EPERM || errno == EACCES) return Removal::kNotPermitted;
+  throw StorageError(what + ": cannot remove it: " + errno_text(errno));
 }
 
 // Holds flock(LOCK_EX) on an open file description for its lifetime. The kernel drops it
@@ -138,30 +186,131 @@ bool held_in_this_process(pthread_mutex_t& mutex) {
   return holder != 0 && ::syscall(SYS_tgkill, ::getpid(), holder, 0) == 0;
 }
 
-// Mappings that must outlive their LockObject; reachable, so leak checkers accept them.
-std::vector<boost::interprocess::mapped_region>& kept_mappings() {
-  static auto* kept = new std::vector<boost::interprocess::mapped_region>;
+// A mapping that outlives its LockObject while a thread of this process holds its mutex, with
+// the descriptor holding its use mark.
+struct KeptMapping {
+  std::string name;
+  pid_t marked_by;
+  bip::shared_memory_object object;
+  bip::mapped_region region;
+
+  bool still_held() {
+    return held_in_this_process(static_cast<SharedLockBlock*>(region.get_address())->mutex);
+  }
+};
+
+// Mappings kept for threads that still hold their mutex; reachable, so leak checkers accept
+// them.
+std::mutex kept_mutex;
+std::vector<KeptMapping>& kept_mappings() {
+  static auto* kept = new std::vector<KeptMapping>;
   return *kept;
+}
+
+// Unmaps the kept mappings whose holder let go or ended, removing their objects when nobody
+// else uses them.
+void release_kept_mappings_no_longer_held() {
+  const std::lock_guard lock(kept_mutex);
+  std::erase_if(kept_mappings(), [](KeptMapping& kept) {
+    if (kept.still_held()) return false;
+    kept.region = bip::mapped_region();
+    if (kept.marked_by == ::getpid()) {
+      try {
+        remove_if_only_user(kept.object.get_mapping_handle().handle, kept.name,
+                            "interprocess lock " + object_file(kept.name));
+      } catch (...) {
+        // Left for the next last user, or `pyrate gc`.
+      }
+    }
+    return true;
+  });
+}
+
+// The objects this process maps, by name.
+std::mutex registry_mutex;
+std::map<std::string, std::weak_ptr<LockObject>>& registry() {
+  static auto* mapped = new std::map<std::string, std::weak_ptr<LockObject>>;
+  return *mapped;
+}
+
+// fork() handlers. Before the fork, every object this process maps gets a second open file
+// description holding a use mark; the parent closes it afterwards, and the child puts it in
+// place of its inherited descriptor. The child's mark thus exists from the instant it does,
+// whatever the parent does next. The registry is held across the fork, so the child finds it
+// whole.
+std::vector<std::shared_ptr<LockObject>>& objects_being_forked() {
+  static auto* objects = new std::vector<std::shared_ptr<LockObject>>;
+  return *objects;
+}
+void prepare_marks_for_fork() {
+  registry_mutex.lock();
+  for (auto& [name, weak] : registry()) {
+    std::shared_ptr<LockObject> object = weak.lock();
+    if (!object || !object->prepare_child_mark()) continue;
+    try {
+      objects_being_forked().push_back(object);
+    } catch (const std::bad_alloc&) {
+      object->drop_child_mark();  // the child shares the parent's mark
+    }
+  }
+}
+void drop_child_marks_in_parent() {
+  for (const auto& object : objects_being_forked()) object->drop_child_mark();
+  objects_being_forked().clear();
+  registry_mutex.unlock();
+}
+void adopt_marks_in_child() {
+  for (const auto& object : objects_being_forked()) object->adopt_child_mark();
+  objects_being_forked().clear();
+  registry_mutex.unlock();
 }
 
 }  // namespace
 
 std::string lock_object_name(const std::string& db_path) { return name_of(stat_database(db_path)); }
 
-std::shared_ptr<LockObject> LockObject::open(const std::string& db_path) {
-  static std::mutex registry_mutex;
-  static std::map<std::string, std::weak_ptr<LockObject>> registry;
+std::string lock_object_name_prefix() {
+  return "pyrate-lock-v" + std::to_string(kLockLayoutVersion) + "-";
+}
 
+Removal remove_lock_object_if_unused(const std::string& name) {
+  const std::string what = "interprocess lock " + object_file(name);
+  const int fd = ::open(object_file(name).c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    if (errno == ENOENT) return Removal::kAbsent;
+    if (errno == EACCES || errno == EPERM) return Removal::kNotPermitted;
+    throw StorageError(what + ": cannot open it: " + errno_text(errno));
+  }
+  try {
+    const Removal removal = remove_if_only_user(fd, name, what);
+    ::close(fd);
+    return removal;
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+}
+
+std::shared_ptr<LockObject> LockObject::open(const std::string& db_path) {
+  static const int fork_handlers =
+      pthread_atfork(prepare_marks_for_fork, drop_child_marks_in_parent, adopt_marks_in_child);
+  if (fork_handlers != 0) {
+    throw StorageError("interprocess lock for '" + db_path +
+                       "': pthread_atfork failed: " + errno_text(fork_handlers));
+  }
+
+  release_kept_mappings_no_longer_held();
   const struct stat database = stat_database(db_path);
   std::string name = name_of(database);
   const std::lock_guard lock(registry_mutex);
-  const auto found = registry.find(name);
-  if (found != registry.end()) {
-    if (std::shared_ptr<LockObject> mapped = found->second.lock()) return mapped;
+  auto& mapped = registry();
+  const auto found = mapped.find(name);
+  if (found != mapped.end()) {
+    if (std::shared_ptr<LockObject> object = found->second.lock()) return object;
   }
   auto object = std::make_shared<LockObject>(db_path, database, name);
-  std::erase_if(registry, [](const auto& named) { return named.second.expired(); });
-  registry[name] = object;
+  std::erase_if(mapped, [](const auto& named) { return named.second.expired(); });
+  mapped[name] = object;
   return object;
 }
 
@@ -171,32 +320,75 @@ LockObject::~LockObject() {
     case EOWNERDEAD:
       pthread_mutex_consistent(&block_->mutex);
       pthread_mutex_unlock(&block_->mutex);
-      return;
+      break;
     case 0:
     case EDEADLK:
       pthread_mutex_unlock(&block_->mutex);
-      return;
+      break;
     default:
       if (held_in_this_process(block_->mutex)) {
-        static std::mutex kept_mutex;
         const std::lock_guard lock(kept_mutex);
-        kept_mappings().push_back(std::move(region_));
+        kept_mappings().push_back(
+            KeptMapping{name_, marked_by_, std::move(object_), std::move(region_)});
+        return;
       }
   }
+  region_ = bip::mapped_region();
+  release_kept_mappings_no_longer_held();
+  if (marked_by_ != ::getpid()) return;
+  try {
+    remove_if_only_user(object_.get_mapping_handle().handle, name_,
+                        "interprocess lock " + object_file(name_));
+  } catch (...) {
+    // Left for the next last user, or `pyrate gc`: a lock object is never needed for safety.
+  }
+}
+
+bool LockObject::prepare_child_mark() {
+  const int fd = object_.get_mapping_handle().handle;
+  const std::string path = "/proc/self/fd/" + std::to_string(fd);
+  child_mark_ = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (child_mark_ < 0) return false;
+  struct flock mark {};
+  mark.l_type = F_RDLCK;
+  mark.l_whence = SEEK_SET;
+  mark.l_start = 0;
+  mark.l_len = 1;
+  if (::fcntl(child_mark_, F_OFD_SETLK, &mark) != 0) {
+    drop_child_mark();
+    return false;
+  }
+  return true;
+}
+
+void LockObject::drop_child_mark() noexcept {
+  ::close(child_mark_);
+  child_mark_ = -1;
+}
+
+void LockObject::adopt_child_mark() noexcept {
+  const int inherited = object_.get_mapping_handle().handle;
+  if (::dup2(child_mark_, inherited) == inherited) marked_by_ = ::getpid();
+  drop_child_mark();
 }
 
 LockObject::LockObject(const std::string& db_path, const struct stat& database, std::string name)
     : name_(std::move(name)) {
-  const std::string what = "interprocess lock /dev/shm/" + name_ + " of '" + db_path + "'";
+  const std::string what = "interprocess lock " + object_file(name_) + " of '" + db_path + "'";
   constexpr auto kBlockSize = static_cast<off_t>(sizeof(SharedLockBlock));
   try {
-    bip::shared_memory_object object(bip::open_or_create, name_.c_str(), bip::read_write,
-                                     bip::permissions(database.st_mode & 0666));
-    const int fd = object.get_mapping_handle().handle;
+    int fd = -1;
+    do {
+      object_ = bip::shared_memory_object(bip::open_or_create, name_.c_str(), bip::read_write,
+                                          bip::permissions(database.st_mode & 0666));
+      fd = object_.get_mapping_handle().handle;
+      set_use_mark(fd, F_RDLCK, true, what);
+    } while (removed_since_opened(fd, what));
+    marked_by_ = ::getpid();
 
     // Fast path: a ready object is never written again, so it can be used without the flock.
     if (object_size(fd, what) >= kBlockSize) {
-      region_ = bip::mapped_region(object, bip::read_write, 0, sizeof(SharedLockBlock));
+      region_ = bip::mapped_region(object_, bip::read_write, 0, sizeof(SharedLockBlock));
       block_ = static_cast<SharedLockBlock*>(region_.get_address());
       if (block_->state.load(std::memory_order_acquire) == kLockReady) {
         if (!has_our_layout(*block_)) throw another_layout(what, *block_);
@@ -208,13 +400,13 @@ LockObject::LockObject(const std::string& db_path, const struct stat& database, 
     ExclusiveFlock flock(fd, what);
     const off_t size = object_size(fd, what);
     if (size == 0) {
-      object.truncate(kBlockSize);
+      object_.truncate(kBlockSize);
     } else if (size < kBlockSize) {
       throw StorageError(what + ": the object has " + std::to_string(size) + " bytes, expected " +
                          std::to_string(kBlockSize) + "; refusing to reuse it");
     }
     if (block_ == nullptr) {
-      region_ = bip::mapped_region(object, bip::read_write, 0, sizeof(SharedLockBlock));
+      region_ = bip::mapped_region(object_, bip::read_write, 0, sizeof(SharedLockBlock));
       block_ = static_cast<SharedLockBlock*>(region_.get_address());
     }
     const bool ready = block_->state.load(std::memory_order_acquire) == kLockReady;
