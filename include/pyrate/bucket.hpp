@@ -129,8 +129,14 @@ class PYRATE_EXPORT AbstractBucket {
   // Records the rate that refused a put. `rate` must be nullopt or one of rates();
   // throws std::invalid_argument otherwise.
   void set_failing_rate(std::optional<Rate> rate);
-  // set_failing_rate(std::nullopt), for the hot path of put.
-  void clear_failing_rate() noexcept { failing_rate_index_.store(-1, std::memory_order_release); }
+  // set_failing_rate(std::nullopt), for the hot path of put. It writes only when a rate is
+  // failing, so that a bucket admitting from several threads does not make each of them take
+  // the line back from the others to store what it already holds.
+  void clear_failing_rate() noexcept {
+    if (failing_rate_index_.load(std::memory_order_relaxed) != -1) {
+      failing_rate_index_.store(-1, std::memory_order_release);
+    }
+  }
 
   // True once close() has run.
   bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }

@@ -37,8 +37,9 @@ class PYRATE_EXPORT BucketFactory {
                                                                      std::int64_t weight);
 
   // The bucket get() returns for every item, when there is one such bucket that lives as long
-  // as the factory; nullptr (the default) otherwise. A Limiter then routes items to it without
-  // calling get(), which saves copying a shared_ptr on every acquire.
+  // as the factory; nullptr (the default) otherwise. The answer must not change: a Limiter
+  // asks once, when it is made, and then routes items to that bucket without calling get(),
+  // which saves copying a shared_ptr on every acquire.
   virtual AbstractBucket* sole_bucket() noexcept { return nullptr; }
 
   // True (the default) when wrap_item or get may wait on storage, the network or another

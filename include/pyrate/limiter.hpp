@@ -112,6 +112,20 @@ class PYRATE_EXPORT Limiter {
 
  private:
   void acquire_or_throw(std::string_view name, std::int64_t weight);
+  // The decision for a weight of 0: admitted, with no check.
+  static Decision admitted_without_check();
+  // factory_->wrap_item(name, weight); reports what it throws (report_error) and rethrows.
+  RateItem stamp(std::string_view name, std::int64_t weight);
+  // factory_->route(name, weight), never with a null bucket (std::logic_error); reports what
+  // it throws and rethrows.
+  std::pair<RateItem, std::shared_ptr<AbstractBucket>> route(std::string_view name,
+                                                             std::int64_t weight);
+  // acquire_from(), then the stats and the listener for its decision, or for its error (which
+  // it rethrows).
+  Decision acquire_item(AbstractBucket& bucket, RateItem item, std::string_view name,
+                        const AcquireOptions& options);
+  // Counts the error being handled and passes it to the listener, with `item`.
+  void report_error(const RateItem& item) noexcept;
   Decision acquire_from(AbstractBucket& bucket, RateItem& item, std::string_view name,
                         const AcquireOptions& options);
   // Calls `event` on the listener, reporting what it throws once per listener.
@@ -119,6 +133,7 @@ class PYRATE_EXPORT Limiter {
   void notify(AcquireListener& listener, Event event) noexcept;
 
   std::shared_ptr<BucketFactory> factory_;
+  AbstractBucket* sole_ = nullptr;  // factory_->sole_bucket(), asked once
   Millis buffer_ms_;
   std::unique_ptr<limiter::AcquireCounters> counters_;
   std::atomic<bool> has_listener_{false};

@@ -1,5 +1,7 @@
 #include "pyrate/clock.hpp"
 
+#include <time.h>
+
 #include <chrono>
 
 namespace pyrate {
@@ -14,7 +16,13 @@ Millis millis_since_epoch() {
 
 }  // namespace
 
-Millis MonotonicClock::now() { return millis_since_epoch<std::chrono::steady_clock>(); }
+// CLOCK_MONOTONIC, steady_clock's own clock, read directly: one call fewer than through the
+// library's steady_clock::now().
+Millis MonotonicClock::now() {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<Millis>(now.tv_sec) * 1000 + now.tv_nsec / 1'000'000;
+}
 
 Millis SystemClock::now() { return millis_since_epoch<std::chrono::system_clock>(); }
 

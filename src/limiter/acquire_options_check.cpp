@@ -5,7 +5,7 @@
 
 namespace pyrate::limiter {
 
-void check_acquire_options(const AcquireOptions& options) {
+void check_unusual_acquire_options(const AcquireOptions& options) {
   if (options.weight < 0) {
     throw std::invalid_argument("acquire weight must not be negative, got " +
                                 std::to_string(options.weight));

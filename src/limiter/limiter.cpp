@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
-#include <tuple>
+#include <utility>
 
 #include "core/shown_name.hpp"
 #include "limiter/acquire_counters.hpp"
@@ -44,6 +44,7 @@ Limiter::Limiter(std::shared_ptr<BucketFactory> factory, Millis buffer_ms)
       buffer_ms_(buffer_ms),
       counters_(std::make_unique<limiter::AcquireCounters>()) {
   if (!factory_) throw std::invalid_argument("Limiter: factory must not be null");
+  sole_ = factory_->sole_bucket();
   if (buffer_ms_ < 0) {
     throw std::invalid_argument("Limiter: buffer_ms must not be negative, got " +
                                 std::to_string(buffer_ms_));
@@ -67,24 +68,45 @@ bool Limiter::try_acquire(std::string_view name, const AcquireOptions& options) 
 
 Decision Limiter::acquire(std::string_view name, const AcquireOptions& options) {
   limiter::check_acquire_options(options);
-  if (options.weight == 0) {
-    Decision nothing_to_take;
-    nothing_to_take.admitted = true;
-    return nothing_to_take;
-  }
-  RateItem item;
+  if (options.weight == 0) return admitted_without_check();
+  if (sole_ != nullptr) return acquire_item(*sole_, stamp(name, options.weight), name, options);
+  auto [item, bucket] = route(name, options.weight);
+  return acquire_item(*bucket, std::move(item), name, options);
+}
+
+Decision Limiter::admitted_without_check() {
+  Decision nothing_to_take;
+  nothing_to_take.admitted = true;
+  return nothing_to_take;
+}
+
+RateItem Limiter::stamp(std::string_view name, std::int64_t weight) {
   try {
-    AbstractBucket* sole = factory_->sole_bucket();
-    std::shared_ptr<AbstractBucket> routed;  // the bucket the factory picked, when asked
-    if (sole != nullptr) {
-      item = factory_->wrap_item(name, options.weight);
-    } else {
-      std::tie(item, routed) = factory_->route(name, options.weight);
-      if (!routed) {
-        throw std::logic_error("Limiter: the bucket factory routed an item to no bucket");
-      }
+    return factory_->wrap_item(name, weight);
+  } catch (...) {
+    report_error(RateItem{std::string(name), 0, weight});
+    throw;
+  }
+}
+
+std::pair<RateItem, std::shared_ptr<AbstractBucket>> Limiter::route(std::string_view name,
+                                                                    std::int64_t weight) {
+  try {
+    auto routed = factory_->route(name, weight);
+    if (!routed.second) {
+      throw std::logic_error("Limiter: the bucket factory routed an item to no bucket");
     }
-    const Decision decision = acquire_from(sole != nullptr ? *sole : *routed, item, name, options);
+    return routed;
+  } catch (...) {
+    report_error(RateItem{std::string(name), 0, weight});
+    throw;
+  }
+}
+
+Decision Limiter::acquire_item(AbstractBucket& bucket, RateItem item, std::string_view name,
+                               const AcquireOptions& options) {
+  try {
+    Decision decision = acquire_from(bucket, item, name, options);
     if (decision.admitted) {
       counters_->admitted();
     } else {
@@ -101,25 +123,31 @@ Decision Limiter::acquire(std::string_view name, const AcquireOptions& options) 
     }
     return decision;
   } catch (...) {
-    counters_->error();
-    if (has_listener_.load(std::memory_order_acquire)) {
-      if (const auto listener = listener_.load()) {
-        if (item.name.empty()) item = RateItem{std::string(name), 0, options.weight};
-        const std::exception_ptr error = std::current_exception();
-        notify(*listener, [&](AcquireListener& l) { l.on_error(item, error); });
-      }
-    }
+    report_error(item);
     throw;
+  }
+}
+
+void Limiter::report_error(const RateItem& item) noexcept {
+  counters_->error();
+  if (!has_listener_.load(std::memory_order_acquire)) return;
+  if (const auto listener = listener_.load()) {
+    const std::exception_ptr error = std::current_exception();
+    notify(*listener, [&](AcquireListener& l) { l.on_error(item, error); });
   }
 }
 
 Decision Limiter::acquire_from(AbstractBucket& bucket, RateItem& item, std::string_view name,
                                const AcquireOptions& options) {
+  LimiterLock* const shared = bucket.limiter_lock();
+  // One check and no lock: the decision is the answer.
+  if (shared == nullptr && !options.blocking) return bucket.admit(item);
+
   std::optional<SteadyClock::time_point> deadline;
   if (options.timeout) deadline = after(SteadyClock::now(), options.timeout->count());
 
   std::unique_lock<LimiterLock> bucket_lock;
-  if (LimiterLock* shared = bucket.limiter_lock()) {
+  if (shared != nullptr) {
     bucket_lock = std::unique_lock(*shared, std::defer_lock);
     if (!lock_until(bucket_lock, deadline)) return timed_out();
     item = factory_->wrap_item(name, options.weight);

@@ -8,7 +8,9 @@
 
 namespace pyrate {
 
-class InMemoryBucket::SlotLog {
+// The lock and the log, written by every admission: on cache lines of their own, so that
+// threads admitting into two buckets made one after the other do not contend for a line.
+class alignas(64) InMemoryBucket::SlotLog {
  public:
   explicit SlotLog(std::size_t rate_count) : runs(rate_count) {}
 
