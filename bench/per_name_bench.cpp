@@ -1,7 +1,7 @@
 // Per-name limits at scale: a Limiter over a PerNameBucketFactory, in memory and in one SQLite
 // file, measured side by side in one run.
 //
-//   ninja -C build bench/per_name_bench && ./build/bench/per_name_bench [--quick]
+//   ninja -C build bench/per_name_bench && ./build/bench/per_name_bench [--quick] [--only S]
 //
 // Rows (each ratio is taken between runs interleaved in one process, medians of five):
 //   in memory, N = 1, 1,000, 100,000, 1,000,000 names: non-blocking try_acquire on a random
@@ -11,7 +11,8 @@
 //   SQLite, one file, N = 1, 1,000, 100,000 names: the same ratio (goal <= 1.5x at 100k), RSS
 //     per resident name (goal <= 1 KB), open file descriptors;
 //   the anchor's way at 1,000 names: one SQLiteBucket (one connection) per name.
-// --quick stops at 100,000 in-memory and 1,000 SQLite names.
+// --quick stops at 100,000 in-memory and 1,000 SQLite names; --only memory, threads or sqlite
+// prints one table.
 #include <malloc.h>
 
 #include <algorithm>
@@ -115,7 +116,7 @@ void touch_all(Limiter& limiter, const std::vector<std::string>& names) {
 void in_memory_rows(bool quick) {
   std::printf(
       "\n| in memory, names | try_acquire, 1 name | random name | ratio (goal <= 2.0x at 1M) | "
-      "RSS per resident name (goal <= 200 B) | resident after idle | RSS after idle |\n"
+      "RSS per resident name (goal <= 200 B) | resident: touched, idle | RSS when idle |\n"
       "|---|---|---|---|---|---|---|\n");
   for (const std::size_t count :
        {std::size_t{1}, std::size_t{1'000}, std::size_t{100'000}, std::size_t{1'000'000}}) {
@@ -123,23 +124,38 @@ void in_memory_rows(bool quick) {
     const std::vector<std::string> names = names_for(count);
     malloc_trim(0);
     const std::int64_t rss_before = resident_bytes();
-    // Slots expire after 50 ms, so that the names go idle once the calls stop.
-    auto factory = pyrate::per_name_inmemory_factory({Rate(std::int64_t{1} << 50, 50)});
+    double rss_per_name = 0;
+    Comparison timing{};
+    std::size_t resident_after_timing = 0;
+    {
+      // Nothing expires while the row is timed: every name stays resident with its slots.
+      auto factory = pyrate::per_name_inmemory_factory({kNeverRefuses});
+      Limiter limiter(factory);
+      touch_all(limiter, names);
+      rss_per_name =
+          static_cast<double>(resident_bytes() - rss_before) / static_cast<double>(count);
+      timing = compare(limiter, names, 200'000);
+      resident_after_timing = factory->resident();
+    }
+    if (resident_after_timing != count) std::abort();  // the timing must not include remaking
+    malloc_trim(0);
+    const std::int64_t rss_before_idle = resident_bytes();
+    // Slots expire after 1 s, so that the names go idle once the calls stop.
+    auto factory = pyrate::per_name_inmemory_factory({Rate(std::int64_t{1} << 50, 1000)});
     factory->set_leak_interval(100);
     Limiter limiter(factory);
     touch_all(limiter, names);
-    const double rss_per_name =
-        static_cast<double>(resident_bytes() - rss_before) / static_cast<double>(count);
-    const Comparison timing = compare(limiter, names, 200'000);
+    const std::size_t resident_before_idle = factory->resident();
     const auto idle_since = SteadyClock::now();
     while (factory->resident() > 0 && SteadyClock::now() - idle_since < std::chrono::seconds(30)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     malloc_trim(0);
-    std::printf("| %zu | %.0f ns | %.0f ns | %.2fx | %.0f B | %zu | %+.1f MB vs before |\n", count,
-                timing.one_name_ns, timing.random_name_ns,
-                timing.random_name_ns / timing.one_name_ns, rss_per_name, factory->resident(),
-                static_cast<double>(resident_bytes() - rss_before) / 1e6);
+    std::printf(
+        "| %zu | %.0f ns | %.0f ns | %.2fx | %.0f B | %zu, then %zu | %+.1f MB vs before |\n",
+        count, timing.one_name_ns, timing.random_name_ns,
+        timing.random_name_ns / timing.one_name_ns, rss_per_name, resident_before_idle,
+        factory->resident(), static_cast<double>(resident_bytes() - rss_before_idle) / 1e6);
   }
 }
 
@@ -253,9 +269,20 @@ void sqlite_rows(bool quick) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
-  in_memory_rows(quick);
-  thread_rows();
-  sqlite_rows(quick);
+  bool quick = false;
+  std::string only;  // one of "memory", "threads", "sqlite"; empty for all
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) {
+      quick = true;
+    } else if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+      only = argv[++i];
+    } else {
+      std::fprintf(stderr, "usage: per_name_bench [--quick] [--only memory|threads|sqlite]\n");
+      return 2;
+    }
+  }
+  if (only.empty() || only == "memory") in_memory_rows(quick);
+  if (only.empty() || only == "threads") thread_rows();
+  if (only.empty() || only == "sqlite") sqlite_rows(quick);
   return 0;
 }
