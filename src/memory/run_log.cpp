@@ -133,21 +133,37 @@ std::int64_t RunLog::remove_before(Millis cutoff) {
 }
 
 RunLog::Name* RunLog::hold_name(const std::string& name) {
-  Name& entry = *names_.try_emplace(name, 0).first;
-  ++entry.second;
-  return &entry;
+  Name* entry = nullptr;
+  if (first_name_ && first_name_->first == name) {
+    entry = &*first_name_;
+  } else if (const auto found = names_.find(name); found != names_.end()) {
+    entry = &*found;
+  } else if (!first_name_) {
+    entry = &first_name_.emplace(name, 0);
+  } else {
+    entry = &*names_.try_emplace(name, 0).first;
+  }
+  ++entry->second;
+  return entry;
 }
 
 void RunLog::pop_oldest_run() {
   const Run& oldest = runs_.front();
   first_slot_ = oldest.end;
-  if (--oldest.name->second == 0) names_.erase(names_.find(oldest.name->first));
+  if (--oldest.name->second == 0) {
+    if (first_name_ && oldest.name == &*first_name_) {
+      first_name_.reset();
+    } else {
+      names_.erase(names_.find(oldest.name->first));
+    }
+  }
   runs_.pop_front();
   ++first_run_;
 }
 
 void RunLog::clear(bool release_memory) {
   runs_.clear(release_memory);
+  first_name_.reset();
   names_.clear();
   first_slot_ = 0;
   first_run_ = 0;

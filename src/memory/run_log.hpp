@@ -49,13 +49,14 @@ class RunLog {
   struct Run {
     Millis timestamp = 0;
     std::int64_t end = 0;
-    Name* name = nullptr;  // an entry of names_
+    Name* name = nullptr;  // first_name_ or an entry of names_
   };
 
   void record(const RateItem& item, Millis timestamp);
   // Restamps the slots stamped after `ceiling` with `ceiling`.
   void move_back_after(Millis ceiling);
-  // The entry of names_ for `name`, counting one more run that carries it.
+  // The entry for `name`, counting one more run that carries it: first_name_ when it holds
+  // `name` or holds none (and names_ does not hold `name`), else one of names_.
   Name* hold_name(const std::string& name);
   void pop_oldest_run();
 
@@ -82,7 +83,10 @@ class RunLog {
   std::int64_t end_slot() const { return runs_.empty() ? first_slot_ : runs_.back().end; }
 
   CircularQueue<Run> runs_;
-  std::unordered_map<std::string, std::int64_t> names_;  // the names of the runs held
+  // The names of the runs held. Most logs hold one name at a time (a per-name bucket's, a
+  // single caller's): it lives in first_name_, and names_ allocates nothing until a second.
+  std::optional<Name> first_name_;
+  std::unordered_map<std::string, std::int64_t> names_;
   std::int64_t first_slot_ = 0;                          // number of the oldest slot held
   std::int64_t first_run_ = 0;                           // number of the oldest run held
   // For each rate, the first run of its window at the last decision: where the next search
