@@ -60,7 +60,8 @@ TEST_CASE("An in-memory bucket refuses to hold more than 2^63 - 1 slots and reco
   CHECK(b.bucket->peek(0)->name == "a");
 }
 
-TEST_CASE("An in-memory bucket's peek gives each slot the name of its item while names come and go") {
+TEST_CASE(
+    "An in-memory bucket's peek gives each slot the name of its item while names come and go") {
   // Names alternate, repeat, leave the bucket entirely (the oldest leaked) and come back, so that
   // the name held first is released while others stay and then held again.
   ClockedBucket b({Rate(1000, 10'000)});

@@ -30,7 +30,8 @@ class RunLog::Windows {
   const std::int64_t end_;
 };
 
-RunLog::RunLog(std::size_t rate_count) : window_hints_(rate_count, 0) {}
+RunLog::RunLog(std::size_t rate_count)
+    : window_hints_(std::make_unique<std::int64_t[]>(rate_count)) {}
 
 Decision RunLog::decide(const std::vector<Rate>& rates, const RateItem& item, bool record) {
   const Millis ceiling = core::stamp_ceiling(item.timestamp);
@@ -133,15 +134,16 @@ std::int64_t RunLog::remove_before(Millis cutoff) {
 }
 
 RunLog::Name* RunLog::hold_name(const std::string& name) {
-  Name* entry = nullptr;
-  if (first_name_ && first_name_->first == name) {
-    entry = &*first_name_;
-  } else if (const auto found = names_.find(name); found != names_.end()) {
-    entry = &*found;
-  } else if (!first_name_) {
-    entry = &first_name_.emplace(name, 0);
-  } else {
-    entry = &*names_.try_emplace(name, 0).first;
+  const auto held_in_names = [&]() -> Name* {
+    if (!names_) return nullptr;
+    const auto found = names_->find(name);
+    return found == names_->end() ? nullptr : &*found;
+  };
+  Name* entry = first_name_ && first_name_->first == name ? &*first_name_ : held_in_names();
+  if (entry == nullptr && !first_name_) entry = &first_name_.emplace(name, 0);
+  if (entry == nullptr) {
+    if (!names_) names_ = std::make_unique<std::unordered_map<std::string, std::int64_t>>();
+    entry = &*names_->try_emplace(name, 0).first;
   }
   ++entry->second;
   return entry;
@@ -154,7 +156,7 @@ void RunLog::pop_oldest_run() {
     if (first_name_ && oldest.name == &*first_name_) {
       first_name_.reset();
     } else {
-      names_.erase(names_.find(oldest.name->first));
+      names_->erase(names_->find(oldest.name->first));
     }
   }
   runs_.pop_front();
@@ -164,7 +166,7 @@ void RunLog::pop_oldest_run() {
 void RunLog::clear(bool release_memory) {
   runs_.clear(release_memory);
   first_name_.reset();
-  names_.clear();
+  names_.reset();
   first_slot_ = 0;
   first_run_ = 0;
 }

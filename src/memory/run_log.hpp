@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -84,14 +85,14 @@ class RunLog {
 
   CircularQueue<Run> runs_;
   // The names of the runs held. Most logs hold one name at a time (a per-name bucket's, a
-  // single caller's): it lives in first_name_, and names_ allocates nothing until a second.
+  // single caller's): it lives in first_name_, and names_ is made for a second.
   std::optional<Name> first_name_;
-  std::unordered_map<std::string, std::int64_t> names_;
-  std::int64_t first_slot_ = 0;                          // number of the oldest slot held
-  std::int64_t first_run_ = 0;                           // number of the oldest run held
+  std::unique_ptr<std::unordered_map<std::string, std::int64_t>> names_;
+  std::int64_t first_slot_ = 0;  // number of the oldest slot held
+  std::int64_t first_run_ = 0;   // number of the oldest run held
   // For each rate, the first run of its window at the last decision: where the next search
   // starts.
-  std::vector<std::int64_t> window_hints_;
+  std::unique_ptr<std::int64_t[]> window_hints_;  // one per rate, 0 at first
 };
 
 }  // namespace pyrate::memory
