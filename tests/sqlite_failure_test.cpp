@@ -105,24 +105,16 @@ void check_kills_lose_no_reported_admission(Durability durability, unsigned seed
   for (int round = 0; round < kRounds; ++round) {
     int report[2];
     REQUIRE(::pipe(report) == 0);
-    std::fflush(nullptr);
-    const pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
+    pyrate::testing::ChildProcess child([&] {
       ::close(report[0]);
-      try {
-        SQLiteBucket bucket({Rate(1'000'000'000, pyrate::Duration::Week)}, options);
-        for (;;) {
-          if (bucket.put(RateItem{"k", bucket.now(), 1})) {
-            const char admitted = '+';
-            if (::write(report[1], &admitted, 1) != 1) ::_exit(3);
-          }
+      SQLiteBucket bucket({Rate(1'000'000'000, pyrate::Duration::Week)}, options);
+      for (;;) {
+        if (bucket.put(RateItem{"k", bucket.now(), 1})) {
+          const char admitted = '+';
+          if (::write(report[1], &admitted, 1) != 1) return 3;
         }
-      } catch (const std::exception& error) {
-        std::fprintf(stderr, "child: %s\n", error.what());
       }
-      ::_exit(2);
-    }
+    });
     ::close(report[1]);
     if (round == 0) {
       std::this_thread::sleep_for(std::chrono::microseconds(500));
@@ -132,10 +124,8 @@ void check_kills_lose_no_reported_admission(Durability durability, unsigned seed
       ++reported;
       std::this_thread::sleep_for(std::chrono::microseconds(delay_us(random)));
     }
-    ::kill(pid, SIGKILL);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    CHECK(WIFSIGNALED(status));  // it was still admitting when killed
+    child.signal(SIGKILL);
+    CHECK(child.wait() == -SIGKILL);  // it was still admitting when killed
     reported += bytes_in_pipe(report[0]);
     ::close(report[0]);
   }

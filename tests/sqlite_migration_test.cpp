@@ -280,33 +280,21 @@ TEST_CASE("Schema: many processes creating the same new file at once all succeed
     const std::string path = dir.file("race" + std::to_string(round) + ".db");
     int gate[2];
     REQUIRE(::pipe(gate) == 0);
-    std::vector<pid_t> children;
+    std::vector<pyrate::testing::ChildProcess> children;
     for (int p = 0; p < kProcesses; ++p) {
-      std::fflush(nullptr);
-      const pid_t pid = ::fork();
-      REQUIRE(pid >= 0);
-      if (pid == 0) {
+      children.emplace_back([&] {
         ::close(gate[1]);
         char ignored;
         (void)!::read(gate[0], &ignored, 1);  // returns when the parent closes the gate
-        int code = 1;
-        try {
-          SQLiteBucket bucket({Rate(100, 60'000)}, at(path));
-          code = bucket.put(RateItem{"p", bucket.now(), 1}) ? 0 : 2;
-        } catch (const std::exception& error) {
-          std::fprintf(stderr, "child: %s\n", error.what());
-        }
-        ::_exit(code);
-      }
-      children.push_back(pid);
+        SQLiteBucket bucket({Rate(100, 60'000)}, at(path));
+        return bucket.put(RateItem{"p", bucket.now(), 1}) ? 0 : 2;
+      });
     }
     ::close(gate[0]);
     ::close(gate[1]);  // opens the gate for every child at once
     int succeeded = 0;
-    for (const pid_t pid : children) {
-      int status = 0;
-      ::waitpid(pid, &status, 0);
-      if (WIFEXITED(status) && WEXITSTATUS(status) == 0) ++succeeded;
+    for (pyrate::testing::ChildProcess& child : children) {
+      if (child.wait() == 0) ++succeeded;
     }
     CHECK(succeeded == kProcesses);
     SQLiteBucket bucket({Rate(100, 60'000)}, at(path));

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "scratch/temporary_directory.hpp"
+#include "support/child_process.hpp"
 #include "support/window_check.hpp"
 
 namespace pyrate_test {
@@ -51,29 +52,12 @@ inline bool exists(const std::string& path) {
   return std::filesystem::exists(path, ignored);
 }
 
-// Forks a child that runs `body` and exits with its result (an exception exits 100); returns
-// the child's exit code, or 128 + signal when a signal ended it. The child never returns into
-// the test runner.
+// Runs `body` in a forked child (see ChildProcess) and returns its exit code, or 128 + signal
+// when a signal ended it.
 template <class Body>
 int run_in_child(Body body) {
-  std::fflush(nullptr);
-  const pid_t pid = ::fork();
-  if (pid < 0) throw std::system_error(errno, std::generic_category(), "fork");
-  if (pid == 0) {
-    int code = 100;
-    try {
-      code = body();
-    } catch (const std::exception& error) {
-      std::fprintf(stderr, "child: %s\n", error.what());
-    } catch (...) {
-    }
-    std::fflush(nullptr);
-    ::_exit(code);
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  const int code = pyrate::testing::ChildProcess(std::move(body)).wait();
+  return code < 0 ? 128 - code : code;
 }
 
 // Runs `body` as a user whom file permissions bind: as is when the tests run unprivileged, in
