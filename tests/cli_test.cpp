@@ -230,6 +230,22 @@ TEST_CASE("acquire with a --timeout shorter than the wait exits 1 without taking
   CHECK(held_slots(scratch.db(), "default") == 1);
 }
 
+TEST_CASE("acquire whose --timeout runs out waiting for another process's lock says so") {
+  const Scratch scratch;
+  REQUIRE(run_pyrate({"acquire", "--db", scratch.db(), "--rate", "5/s"}).exit_code == 0);
+  pyrate::InterprocessLock held(scratch.db());
+  held.lock();
+  const Outcome timed_out = run_pyrate({"acquire", "--db", scratch.db(), "--rate", "5/s",
+                                        "--timeout", "300ms", "--conflict-exit-code", "3"});
+  held.unlock();
+  CHECK(timed_out.exit_code == 3);
+  CHECK(line_count(timed_out.err) == 1);
+  CHECK(timed_out.err ==
+        "pyrate: refused: another process held bucket \"default\"'s lock for longer than the "
+        "300 ms timeout\n");
+  CHECK(held_slots(scratch.db(), "default") == 1);
+}
+
 TEST_CASE("acquire with a --timeout long enough waits and is admitted") {
   const Scratch scratch;
   const std::vector<std::string> acquire{"acquire", "--db",      scratch.db(), "--rate",
