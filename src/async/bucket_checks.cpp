@@ -22,6 +22,18 @@ Decision check_inline(AbstractBucket& bucket, async_detail::PendingAcquire& acqu
   return bucket.admit(acquire.item);
 }
 
+std::optional<Decision> check_inline_or_fail(AbstractBucket& bucket,
+                                             async_detail::PendingAcquire& acquire) {
+  std::exception_ptr error;
+  try {
+    return check_inline(bucket, acquire);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  acquire.complete(std::move(error));
+  return std::nullopt;
+}
+
 void PoolCheck::start(Acquire acquire, Done done) {
   pool_.post([bucket = bucket_, acquire = std::move(acquire), done = std::move(done)] {
     Decision decision;

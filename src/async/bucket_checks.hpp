@@ -7,6 +7,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <pyrate/async_bucket.hpp>
 #include <pyrate/async_limiter.hpp>
 #include <pyrate/bucket.hpp>
@@ -24,6 +25,11 @@ namespace pyrate {
 // Checks `acquire` against an in-memory `bucket` on the calling thread. Throws what the
 // bucket throws.
 Decision check_inline(AbstractBucket& bucket, async_detail::PendingAcquire& acquire);
+
+// check_inline, except that an exception it throws completes `acquire` with that exception
+// (after the catch block has ended) and gives nullopt.
+std::optional<Decision> check_inline_or_fail(AbstractBucket& bucket,
+                                             async_detail::PendingAcquire& acquire);
 
 // A check that runs elsewhere and reports later.
 class DeferredCheck {

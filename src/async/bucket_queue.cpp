@@ -141,14 +141,9 @@ std::vector<BucketQueue::Acquire> BucketQueue::take_all() {
 
 void BucketQueue::check_directly(Acquire acquire) {
   if (bucket_.inline_bucket) {
-    Decision decision;
-    std::exception_ptr error;
-    try {
-      decision = check_inline(*bucket_.inline_bucket, *acquire);
-    } catch (...) {
-      error = std::current_exception();
+    if (const auto decision = check_inline_or_fail(*bucket_.inline_bucket, *acquire)) {
+      acquire->complete(nullptr, *decision);
     }
-    acquire->complete(std::move(error), decision);
     return;
   }
   direct_.insert(acquire);
@@ -161,20 +156,11 @@ void BucketQueue::check_directly(Acquire acquire) {
 // The first check of an acquire that nothing waits before, in-memory: it joins the queue, as
 // its head, only when it must wait.
 void BucketQueue::check_first_inline(Acquire acquire) {
-  Decision decision;
-  std::exception_ptr error;
-  try {
-    decision = check_inline(*bucket_.inline_bucket, *acquire);
-  } catch (...) {
-    error = std::current_exception();
-  }
-  if (error) {
-    acquire->complete(std::move(error));
-    return;
-  }
-  const auto wake = next_check(*acquire, decision, buffer_ms_);
+  const std::optional<Decision> decision = check_inline_or_fail(*bucket_.inline_bucket, *acquire);
+  if (!decision) return;
+  const auto wake = next_check(*acquire, *decision, buffer_ms_);
   if (!wake) {
-    acquire->complete(nullptr, decision);
+    acquire->complete(nullptr, *decision);
     return;
   }
   waiting_.push_back(std::move(acquire));
@@ -207,19 +193,12 @@ void BucketQueue::check_heads() {
       rearm();
       return;
     }
-    Decision decision;
-    std::exception_ptr error;
-    try {
-      decision = check_inline(*bucket_.inline_bucket, *head);
-    } catch (...) {
-      error = std::current_exception();
-    }
-    if (error) {
-      head->complete(std::move(error));
+    const std::optional<Decision> decision = check_inline_or_fail(*bucket_.inline_bucket, *head);
+    if (!decision) {
       waiting_.pop_front();
       continue;
     }
-    if (!settle_head(decision)) {
+    if (!settle_head(*decision)) {
       rearm();
       return;
     }

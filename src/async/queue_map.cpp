@@ -21,21 +21,12 @@ void QueueMap::start(std::shared_ptr<AbstractBucket> bucket, Acquire acquire) {
     queues_.erase(found);
   }
   if (checks_inline(*bucket)) {
-    Decision decision;
-    std::exception_ptr error;
-    try {
-      decision = check_inline(*bucket, *acquire);
-    } catch (...) {
-      error = std::current_exception();
-    }
-    if (error) {
-      acquire->complete(std::move(error));
-      return;
-    }
+    const std::optional<Decision> decision = check_inline_or_fail(*bucket, *acquire);
+    if (!decision) return;
     const bool waits = !never_fits(bucket->rates(), acquire->options().weight);
-    const auto wake = waits ? next_check(*acquire, decision, buffer_ms_) : std::nullopt;
+    const auto wake = waits ? next_check(*acquire, *decision, buffer_ms_) : std::nullopt;
     if (!wake) {
-      acquire->complete(nullptr, decision);
+      acquire->complete(nullptr, *decision);
       return;
     }
     const AbstractBucket* key = bucket.get();
