@@ -77,8 +77,11 @@ class PerNameBucketFactory::Shards {
         if (found != shard.buckets.end()) {
           Resident& resident = found->second;
           RateItem item{std::string(name), resident.bucket->now(), weight};
-          // Written only when it moves, so that threads acquiring one name mostly read it.
-          if (item.timestamp > resident.newest_stamp) resident.newest_stamp = item.timestamp;
+          // Only a bulk leak judges idleness by it. Written only when it moves, so that
+          // threads acquiring one name mostly read it.
+          if (bulk_leak_ && item.timestamp > resident.newest_stamp) {
+            resident.newest_stamp = item.timestamp;
+          }
           return {std::move(item), resident.bucket};
         }
       }
