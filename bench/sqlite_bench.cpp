@@ -4,6 +4,9 @@
 //                 it holds its locks), Durability::Normal, one rate: with an empty window in a
 //                 new file, with 100,000 expired slots in the file but none in the window, and
 //                 with 100,000 slots in the window. Goal: 100k-in-window <= 1.25 x empty.
+//   acquire/refused_100k  SQLiteBucket::admit refused by a window of 100,000 slots at its
+//                 limit, its wait computed. Goal: no more than the admitted acquire with
+//                 100,000 slots in the window.
 //   put/*         SQLiteBucket::put throughput at Off, Normal and Full, every put admitted.
 //   baseline/*    The same work done raw with SQLiteCpp on a WAL file at the same synchronous
 //                 level: BEGIN IMMEDIATE; SELECT the bucket's newest row; INSERT; COMMIT, on a
@@ -120,6 +123,22 @@ void BM_AcquireFullWindow(benchmark::State& state) {
   run_puts(state, bucket, kStart + kWindowSlots, 1);
 }
 
+void BM_AcquireRefused(benchmark::State& state) {
+  // The same window, with a limit its prefilled slots already reach: every admit is refused
+  // and computes its wait from the oldest slot of the window, 100,000 slots back.
+  SQLiteBucket bucket({Rate(kWindowSlots, pyrate::Duration::Week)},
+                      options_at(copy_of_prefilled("refused.db"), Durability::Normal));
+  const RateItem item{"bench", kStart + kWindowSlots, 1};
+  for (auto _ : state) {
+    const pyrate::Decision decision = bucket.admit(item);
+    if (decision.admitted || decision.retry_after <= 0) {
+      state.SkipWithError("an admit was not refused with a wait");
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
 void BM_Put(benchmark::State& state, Durability durability) {
   SQLiteBucket bucket({Rate(kUnlimited, pyrate::Duration::Week)},
                       options_at(bench_dir().fresh("put.db"), durability));
@@ -208,6 +227,8 @@ class SummaryReporter : public benchmark::ConsoleReporter {
           "acquire/empty_window", "<= 1.25");
     ratio("acquire 100k expired / empty window", "acquire/expired_100k", "acquire/empty_window",
           "");
+    ratio("refused / admitted, 100k in window", "acquire/refused_100k", "acquire/full_window_100k",
+          "<= 1.0");
     for (const char* level : {"Off", "Normal", "Full"}) {
       const std::string put = std::string("put/") + level;
       const std::string baseline = std::string("baseline/") + level;
@@ -253,6 +274,7 @@ int main(int argc, char** argv) {
   benchmark::RegisterBenchmark("acquire/empty_window", BM_AcquireEmptyWindow)->UseRealTime();
   benchmark::RegisterBenchmark("acquire/expired_100k", BM_AcquireExpiredSlots)->UseRealTime();
   benchmark::RegisterBenchmark("acquire/full_window_100k", BM_AcquireFullWindow)->UseRealTime();
+  benchmark::RegisterBenchmark("acquire/refused_100k", BM_AcquireRefused)->UseRealTime();
   for (const auto& [name, durability] :
        {std::pair{"Off", Durability::Off}, std::pair{"Normal", Durability::Normal},
         std::pair{"Full", Durability::Full}}) {
