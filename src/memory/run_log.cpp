@@ -15,7 +15,8 @@ class RunLog::Windows {
   explicit Windows(RunLog& log) : log_(log), end_(log.end_slot()) {}
 
   core::WindowCount window(std::size_t rate_index, Millis start) {
-    std::int64_t& hint = log_.window_hints_[rate_index];
+    std::int64_t& hint =
+        rate_index == 0 ? log_.first_window_hint_ : log_.further_window_hints_[rate_index - 1];
     if (!log_.window_starts_at(hint, start)) hint = log_.first_run_at_or_after(start, hint);
     if (hint == log_.end_run()) return core::WindowCount{};
     return core::WindowCount{end_ - log_.first_slot_of_run(hint), log_.run(hint).timestamp};
@@ -31,7 +32,8 @@ class RunLog::Windows {
 };
 
 RunLog::RunLog(std::size_t rate_count)
-    : window_hints_(std::make_unique<std::int64_t[]>(rate_count)) {}
+    : further_window_hints_(rate_count > 1 ? std::make_unique<std::int64_t[]>(rate_count - 1)
+                                           : nullptr) {}
 
 Decision RunLog::decide(const std::vector<Rate>& rates, const RateItem& item, bool record) {
   const Millis ceiling = core::stamp_ceiling(item.timestamp);

@@ -91,8 +91,9 @@ class RunLog {
   std::int64_t first_slot_ = 0;  // number of the oldest slot held
   std::int64_t first_run_ = 0;   // number of the oldest run held
   // For each rate, the first run of its window at the last decision: where the next search
-  // starts.
-  std::unique_ptr<std::int64_t[]> window_hints_;  // one per rate, 0 at first
+  // starts. The first rate's is held here, so that a log of one rate allocates none.
+  std::int64_t first_window_hint_ = 0;
+  std::unique_ptr<std::int64_t[]> further_window_hints_;  // the other rates', 0 at first
 };
 
 }  // namespace pyrate::memory
